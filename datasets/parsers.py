@@ -1,0 +1,170 @@
+"""Parsers from the published file formats to arrays: x uint8 [N, H, W, C], y int64 [N]."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import pickle
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from sharebench.datasets.errors import DataError
+
+Arrays = dict[str, np.ndarray]
+
+
+def read_idx(data: bytes) -> np.ndarray:
+    """Parse an IDX file (the MNIST container): magic 0x00 0x00 <dtype> <ndim>, big-endian sizes."""
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise DataError("not an unsigned-byte IDX file (bad magic number)")
+    ndim = data[3]
+    dims = np.frombuffer(data, dtype=">u4", count=ndim, offset=4).astype(int)
+    offset = 4 + 4 * ndim
+    expected = int(np.prod(dims))
+    if len(data) - offset != expected:
+        raise DataError(f"IDX file truncated: header says {expected} bytes, found {len(data) - offset}")
+    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(dims)
+
+
+def _images_labels(images: np.ndarray, labels: np.ndarray) -> Arrays:
+    if images.shape[0] != labels.shape[0]:
+        raise DataError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+    return {"x": np.ascontiguousarray(images[..., None]), "y": labels.astype(np.int64)}
+
+
+def parse_idx(files: list[Path], options: dict) -> Arrays:
+    by_kind = {("images" if "images" in f.name else "labels"): f for f in files}
+    return _images_labels(read_idx(gzip.decompress(by_kind["images"].read_bytes())),
+                          read_idx(gzip.decompress(by_kind["labels"].read_bytes())))
+
+
+def parse_emnist(files: list[Path], options: dict) -> Arrays:
+    """EMNIST's gzip.zip holds gzip/emnist-<split>-<train|test>-*-idx?-ubyte.gz.
+
+    Images are kept as stored (not transposed), as the LWS authors' code does; letters are 1..26
+    in the file and shifted to 0..25.
+    """
+    split, part = options["split"], options["part"]
+    with zipfile.ZipFile(files[0]) as zf:
+        def member(kind: str, dim: int) -> np.ndarray:
+            return read_idx(gzip.decompress(zf.read(f"gzip/emnist-{split}-{part}-{kind}-idx{dim}-ubyte.gz")))
+        out = _images_labels(member("images", 3), member("labels", 1))
+    if split == "letters":
+        out["y"] = out["y"] - 1
+    return out
+
+
+def parse_libsvm_usps(files: list[Path], options: dict) -> Arrays:
+    """LIBSVM text, labels 1..10, 256 features in [-1, 1] (16x16 row-major) -> uint8 0..255."""
+    rows, labels = [], []
+    for line in bz2.decompress(files[0].read_bytes()).decode().splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        labels.append(int(float(parts[0])) - 1)
+        row = np.full(256, -1.0, dtype=np.float64)
+        for item in parts[1:]:
+            idx, val = item.split(":")
+            row[int(idx) - 1] = float(val)
+        rows.append(row)
+    x = np.clip(np.round((np.stack(rows) + 1.0) / 2.0 * 255.0), 0, 255).astype(np.uint8)
+    return _images_labels(x.reshape(-1, 16, 16), np.asarray(labels))
+
+
+def parse_cifar(files: list[Path], options: dict) -> Arrays:
+    """The python-pickle CIFAR tarballs; CIFAR-100 also gives coarse labels as `y_coarse`."""
+    from sharebench.datasets.fetch import safe_extract
+
+    folder = safe_extract(files[0], files[0].parent / files[0].name.replace(".tar.gz", ""))
+    variant, part = options["variant"], options["part"]
+    sub = next(p for p in folder.iterdir() if p.is_dir())
+    if variant == "cifar10":
+        names = [f"data_batch_{i}" for i in range(1, 6)] if part == "train" else ["test_batch"]
+    else:
+        names = [part]
+    xs, ys, coarse = [], [], []
+    for name in names:
+        with open(sub / name, "rb") as f:
+            d = pickle.load(f, encoding="latin1")
+        xs.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        ys.append(np.asarray(d["labels" if variant == "cifar10" else "fine_labels"]))
+        if variant == "cifar100":
+            coarse.append(np.asarray(d["coarse_labels"]))
+    out = {"x": np.ascontiguousarray(np.concatenate(xs)), "y": np.concatenate(ys).astype(np.int64)}
+    if coarse:
+        out["y_coarse"] = np.concatenate(coarse).astype(np.int64)
+    return out
+
+
+def parse_svhn(files: list[Path], options: dict) -> Arrays:
+    from scipy.io import loadmat
+
+    m = loadmat(files[0])
+    x = np.ascontiguousarray(m["X"].transpose(3, 0, 1, 2)).astype(np.uint8)
+    y = m["y"].reshape(-1).astype(np.int64)
+    y[y == 10] = 0
+    return {"x": x, "y": y}
+
+
+def read_omniglot_folder(folder: Path) -> Arrays:
+    """The official layout <root>/<Alphabet>/characterNN/IIII_DD.png, 105x105 binary PNGs.
+
+    Returns x, y (character index within the whole folder, in sorted order), `alphabet` (index
+    into sorted alphabet names), `character` (index within its alphabet), plus the names.
+    """
+    from PIL import Image
+
+    alphabets = sorted(p for p in folder.iterdir() if p.is_dir())
+    if not alphabets:
+        raise DataError(f"{folder} holds no alphabet folders (expected <Alphabet>/characterNN/*.png)")
+    xs, ys, alpha, char = [], [], [], []
+    label = 0
+    for a_idx, a in enumerate(alphabets):
+        for c_idx, c in enumerate(sorted(p for p in a.iterdir() if p.is_dir())):
+            for png in sorted(c.glob("*.png")):
+                with Image.open(png) as im:
+                    xs.append(np.asarray(im.convert("L"), dtype=np.uint8))
+                ys.append(label)
+                alpha.append(a_idx)
+                char.append(c_idx)
+            label += 1
+    return {"x": np.stack(xs)[..., None], "y": np.asarray(ys, dtype=np.int64),
+            "alphabet": np.asarray(alpha, dtype=np.int64), "character": np.asarray(char, dtype=np.int64),
+            "alphabet_names": np.asarray([a.name for a in alphabets])}
+
+
+def parse_omniglot(files: list[Path], options: dict) -> Arrays:
+    from sharebench.datasets.fetch import safe_extract
+
+    folder = safe_extract(files[0], files[0].parent / files[0].stem)
+    inner = folder / files[0].stem
+    return read_omniglot_folder(inner if inner.is_dir() else folder)
+
+
+def parse_npz(data: bytes | Path, part: str) -> Arrays:
+    """The standard array layout: x_<part> uint8 [N,H,W,C] (or [N,H,W]), y_<part> int [N]."""
+    with np.load(io.BytesIO(data) if isinstance(data, bytes) else data, allow_pickle=False) as z:
+        if f"x_{part}" not in z or f"y_{part}" not in z:
+            raise DataError(f"npz lacks x_{part} / y_{part}; has {sorted(z.files)}")
+        x, y = z[f"x_{part}"], z[f"y_{part}"]
+    if x.dtype != np.uint8:
+        raise DataError(f"x_{part} must be uint8, got {x.dtype}")
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise DataError(f"x_{part} must be [N,H,W,C], got shape {x.shape}")
+    return {"x": np.ascontiguousarray(x), "y": y.astype(np.int64)}
+
+
+PARSERS: dict[str, Callable[[list[Path], dict], Arrays]] = {
+    "idx": parse_idx,
+    "emnist": parse_emnist,
+    "libsvm_usps": parse_libsvm_usps,
+    "cifar": parse_cifar,
+    "svhn": parse_svhn,
+    "omniglot": parse_omniglot,
+}

@@ -1,0 +1,194 @@
+"""Official dataset sources: canonical URLs, file names and md5s, and which parser reads them.
+
+The md5s are those torchvision checks (and, for EMNIST, NIST's published archive). A source file
+may also carry `content_md5`, the md5 of its decompressed content, which lets `sharebench import`
+verify a re-compressed copy (for example Debian's Fashion-MNIST) without trusting its container.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    name: str
+    url: str
+    md5: str
+    content_md5: str | None = None  # md5 of the gunzipped content, where known
+
+
+@dataclass(frozen=True)
+class Source:
+    """A dataset as published: its files per split and the parser that turns them into arrays."""
+
+    name: str
+    files: dict[str, tuple[SourceFile, ...]]  # split -> files needed for that split
+    parser: str  # key into sharebench.datasets.parsers.PARSERS
+    homepage: str = ""
+    options: dict = field(default_factory=dict)
+    folder: str = ""  # cache / mirror sub-folder; defaults to the name (EMNIST splits share one)
+
+    @property
+    def directory(self) -> str:
+        return self.folder or self.name
+
+    def all_files(self) -> list[SourceFile]:
+        seen: dict[str, SourceFile] = {}
+        for files in self.files.values():
+            for f in files:
+                seen.setdefault(f.name, f)
+        return list(seen.values())
+
+
+def _idx_source(name: str, base: str, md5s: dict[str, str], homepage: str,
+                content_md5s: dict[str, str] | None = None) -> Source:
+    content_md5s = content_md5s or {}
+
+    def f(fname: str) -> SourceFile:
+        return SourceFile(fname, base + fname, md5s[fname], content_md5s.get(fname))
+
+    return Source(
+        name=name,
+        files={
+            "train": (f("train-images-idx3-ubyte.gz"), f("train-labels-idx1-ubyte.gz")),
+            "test": (f("t10k-images-idx3-ubyte.gz"), f("t10k-labels-idx1-ubyte.gz")),
+        },
+        parser="idx",
+        homepage=homepage,
+    )
+
+
+MNIST = _idx_source(
+    "mnist",
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    {
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    },
+    "http://yann.lecun.com/exdb/mnist/",
+)
+
+FASHION_MNIST = _idx_source(
+    "fashion-mnist",
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    {
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    },
+    "https://github.com/zalandoresearch/fashion-mnist",
+    # Decompressed content of the official files (identical in Debian's dataset-fashion-mnist,
+    # which re-compresses them; see ../shared/datasets/MANIFEST.tsv).
+    content_md5s={
+        "train-images-idx3-ubyte.gz": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        "train-labels-idx1-ubyte.gz": "9018921c3c673c538a1fc5bad174d6f9",
+        "t10k-images-idx3-ubyte.gz": "8181f5470baa50b63fa0f6fddb340f0a",
+        "t10k-labels-idx1-ubyte.gz": "15d484375f8d13e6eb1aabb0c3f46965",
+    },
+)
+
+KMNIST = _idx_source(
+    "kmnist",
+    "http://codh.rois.ac.jp/kmnist/dataset/kmnist/",
+    {
+        "train-images-idx3-ubyte.gz": "bdb82020997e1d708af4cf47b453dcf7",
+        "train-labels-idx1-ubyte.gz": "e144d726b3acfaa3e44228e80efcd344",
+        "t10k-images-idx3-ubyte.gz": "5c965bf0a639b31b8f53240b1b52f4d7",
+        "t10k-labels-idx1-ubyte.gz": "7320c461ea6c1c855c0b718fb2a4b134",
+    },
+    "https://github.com/rois-codh/kmnist",
+)
+
+USPS = Source(
+    name="usps",
+    files={
+        "train": (SourceFile(
+            "usps.bz2",
+            "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/multiclass/usps.bz2",
+            "ec16c51db3855ca6c91edd34d0e9b197"),),
+        "test": (SourceFile(
+            "usps.t.bz2",
+            "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/multiclass/usps.t.bz2",
+            "8ea070ee2aca1ac39742fdd1ef5ed118"),),
+    },
+    parser="libsvm_usps",
+    homepage="https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/multiclass.html#usps",
+)
+
+_EMNIST_ZIP = SourceFile("gzip.zip", "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip",
+                         "58c8d27c78d21e728a6bc7b3cc06412e")
+
+
+def _emnist(split: str) -> Source:
+    return Source(
+        name=f"emnist-{split}",
+        files={"train": (_EMNIST_ZIP,), "test": (_EMNIST_ZIP,)},
+        parser="emnist",
+        homepage="https://www.nist.gov/itl/products-and-services/emnist-dataset",
+        options={"split": split},
+        folder="emnist",
+    )
+
+
+EMNIST_DIGITS = _emnist("digits")
+EMNIST_LETTERS = _emnist("letters")
+
+_OMNI = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/"
+OMNIGLOT = Source(
+    name="omniglot",
+    files={
+        "background": (SourceFile("images_background.zip", _OMNI + "images_background.zip",
+                                  "68d2efa1b9178cc56df9314c21c6e718"),),
+        "evaluation": (SourceFile("images_evaluation.zip", _OMNI + "images_evaluation.zip",
+                                  "6b91aef0f799c5bb55b94e3f2daec811"),),
+    },
+    parser="omniglot",
+    homepage="https://github.com/brendenlake/omniglot",
+)
+
+CIFAR10 = Source(
+    name="cifar10",
+    files={split: (SourceFile("cifar-10-python.tar.gz",
+                              "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                              "c58f30108f718f92721af3b95e74349a"),) for split in ("train", "test")},
+    parser="cifar",
+    homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
+    options={"variant": "cifar10"},
+)
+
+CIFAR100 = Source(
+    name="cifar100",
+    files={split: (SourceFile("cifar-100-python.tar.gz",
+                              "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+                              "eb9058c3a382ffc7106e4002c42a8d85"),) for split in ("train", "test")},
+    parser="cifar",
+    homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
+    options={"variant": "cifar100"},
+)
+
+SVHN = Source(
+    name="svhn",
+    files={
+        "train": (SourceFile("train_32x32.mat", "http://ufldl.stanford.edu/housenumbers/train_32x32.mat",
+                             "e26dedcc434d2e4c54c9b2d4a06d8373"),),
+        "test": (SourceFile("test_32x32.mat", "http://ufldl.stanford.edu/housenumbers/test_32x32.mat",
+                            "eb5a983be6a315427106f1b164d9cef3"),),
+    },
+    parser="svhn",
+    homepage="http://ufldl.stanford.edu/housenumbers/",
+)
+
+SOURCES: dict[str, Source] = {s.name: s for s in (
+    MNIST, FASHION_MNIST, KMNIST, USPS, EMNIST_DIGITS, EMNIST_LETTERS, OMNIGLOT, CIFAR10, CIFAR100, SVHN,
+)}
+
+
+def get_source(name: str) -> Source:
+    try:
+        return SOURCES[name]
+    except KeyError:
+        raise KeyError(f"unknown source {name!r}; known: {', '.join(sorted(SOURCES))}") from None

@@ -1,0 +1,271 @@
+"""Task suites: ordered lists of tasks built reproducibly from sources, stored once with a hash.
+
+A suite is written by `sharebench prepare` to `data/processed/<suite>.npz` (+ `.json` with its
+metadata, options and content hash) and read back by training jobs. All tasks of a suite share one
+image shape (H, W, C) so one network can serve them; per-task class counts may differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from sharebench.datasets.errors import DataError, MissingDataError
+from sharebench.datasets.fetch import data_root
+from sharebench.datasets.load import Provenance, load_split
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Task:
+    name: str
+    x_train: np.ndarray  # uint8 [N, H, W, C]
+    y_train: np.ndarray  # int64 [N]
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class Suite:
+    name: str
+    tasks: list[Task]
+    options: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    provenance: list[dict] = field(default_factory=list)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.tasks[0].x_train.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def checksum_verified(self) -> bool:
+        return all(p.get("checksum_verified", True) for p in self.provenance)
+
+    def content_hash(self) -> str:
+        h = hashlib.md5()
+        for t in self.tasks:
+            h.update(f"{t.name}:{t.num_classes}".encode())
+            for a in (t.x_train, t.y_train, t.x_test, t.y_test):
+                h.update(str(a.shape).encode())
+                h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+    def validate(self) -> None:
+        shapes = {t.x_train.shape[1:] for t in self.tasks} | {t.x_test.shape[1:] for t in self.tasks}
+        if len(shapes) != 1:
+            raise DataError(f"suite {self.name}: tasks have different image shapes {shapes}")
+        for t in self.tasks:
+            for y in (t.y_train, t.y_test):
+                if y.min() < 0 or y.max() >= t.num_classes:
+                    raise DataError(f"suite {self.name}, task {t.name}: labels outside 0..{t.num_classes - 1}")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def resize(x: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of uint8 [N,H,W,C] images to size x size (PIL, per image)."""
+    from PIL import Image
+
+    if x.shape[1] == size and x.shape[2] == size:
+        return x
+    out = np.empty((x.shape[0], size, size, x.shape[3]), dtype=np.uint8)
+    for i, img in enumerate(x):
+        for c in range(x.shape[3]):
+            out[i, :, :, c] = np.asarray(Image.fromarray(img[:, :, c]).resize((size, size), Image.BILINEAR))
+    return out
+
+
+def stratified_subset(y: np.ndarray, n: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a stratified subset of size n and of the rest (sklearn, as the LWS code does)."""
+    idx = np.arange(len(y))
+    if n is None or n >= len(y):
+        return idx, idx[:0]
+    chosen, rest = train_test_split(idx, train_size=n, stratify=y, random_state=seed)
+    return np.sort(chosen), np.sort(rest)
+
+
+# ----------------------------------------------------------------------------- embedded suite
+
+def _dilate(x: np.ndarray) -> np.ndarray:
+    from scipy.ndimage import grey_dilation
+
+    return grey_dilation(x, size=(1, 2, 2, 1))
+
+
+def build_embedded(size: int = 16, test_fraction: float = 0.4, split_seed: int = 0,
+                   noise_std: float = 48.0) -> Suite:
+    """scikit-learn's 8x8 digits (ships with the package, so no network) as 5 domains.
+
+    The 1,797 images are shuffled once (split_seed) and dealt into 5 disjoint shards; each shard is
+    upsampled to size x size and given one deterministic transform. The `noisy-parity` domain has a
+    different label set (even / odd), so heads of different widths are exercised.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = np.clip(np.round(digits.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)[..., None]
+    x = resize(x, size)
+    y = digits.target.astype(np.int64)
+    rng = np.random.RandomState(split_seed)
+    shards = np.array_split(rng.permutation(len(y)), 5)
+    noise = np.random.RandomState(split_seed + 1)
+    domains: list[tuple[str, Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray], int]] = [
+        ("plain", lambda a: a, lambda t: t, 10),
+        ("inverted", lambda a: 255 - a, lambda t: t, 10),
+        ("rotated", lambda a: np.ascontiguousarray(np.rot90(a, k=1, axes=(1, 2))), lambda t: t, 10),
+        ("thick", _dilate, lambda t: t, 10),
+        ("noisy-parity",
+         lambda a: np.clip(a + noise.normal(0, noise_std, a.shape), 0, 255).astype(np.uint8),
+         lambda t: t % 2, 2),
+    ]
+    tasks = []
+    for shard, (name, fx, fy, k) in zip(shards, domains):
+        xs, ys = fx(x[shard]), fy(y[shard])
+        tr, te = train_test_split(np.arange(len(ys)), test_size=test_fraction, stratify=ys,
+                                  random_state=split_seed)
+        tasks.append(Task(name, xs[tr], ys[tr], xs[te], ys[te], k, {"source": "sklearn-digits"}))
+    return Suite("embedded", tasks, notes=["scikit-learn 8x8 digits, 5 disjoint shards, one transform each"],
+                 provenance=[{"source": "sklearn-digits", "split": "all", "origin": "package",
+                              "checksum_verified": True, "note": "ships with scikit-learn"}])
+
+
+# ----------------------------------------------------------------------------- real suites
+
+def _train_test(source: str, train_per_task: int | None, split_seed: int, offline: bool | None,
+                allow_test_fallback: bool, notes: list[str], provenance: list[dict]):
+    """Official train (stratified subset) and full official test; optionally carve train from test."""
+    test, p_test = load_split(source, "test", offline)
+    provenance.append(p_test.to_dict())
+    try:
+        train, p_train = load_split(source, "train", offline)
+        provenance.append(p_train.to_dict())
+        chosen, _ = stratified_subset(train["y"], train_per_task, split_seed)
+        return train["x"][chosen], train["y"][chosen], test["x"], test["y"]
+    except MissingDataError as err:
+        if not allow_test_fallback:
+            raise
+        first = str(err).splitlines()[0]
+        chosen, rest = stratified_subset(test["y"], train_per_task, split_seed)
+        notes.append(f"{source}: train split unavailable ({first}); {len(chosen)} training images drawn "
+                     f"(stratified, seed {split_seed}) from the official test split, the other {len(rest)} "
+                     "are the test set")
+        provenance.append(Provenance(source, "train", "test-split", p_test.checksum_verified,
+                                     "drawn from the official test split").to_dict())
+        return test["x"][chosen], test["y"][chosen], test["x"][rest], test["y"][rest]
+
+
+def build_mnist_family(train_per_task: int | None = 500, split_seed: int = 666, size: int = 28,
+                       sources: tuple[str, ...] = ("mnist", "kmnist", "fashion-mnist", "usps"),
+                       allow_test_fallback: bool = True, offline: bool | None = None) -> Suite:
+    """MNIST, KMNIST, Fashion-MNIST and USPS (16 px, resized to 28): 10 classes each."""
+    notes: list[str] = []
+    provenance: list[dict] = []
+    tasks = []
+    for src in sources:
+        xtr, ytr, xte, yte = _train_test(src, train_per_task, split_seed, offline, allow_test_fallback,
+                                         notes, provenance)
+        if xtr.shape[1] != size:
+            notes.append(f"{src}: resized from {xtr.shape[1]} px to {size} px (bilinear)")
+        tasks.append(Task(src, resize(xtr, size), ytr, resize(xte, size), yte, 10, {"source": src}))
+    return Suite("mnist-family", tasks, notes=notes, provenance=provenance)
+
+
+def build_mnist_halves(train_per_task: int | None = None, split_seed: int = 666,
+                       offline: bool | None = None) -> Suite:
+    """MNIST digits 0-4 and 5-9 as two 5-class tasks (labels 5-9 mapped to 0-4)."""
+    train, p_train = load_split("mnist", "train", offline)
+    test, p_test = load_split("mnist", "test", offline)
+    tasks = []
+    for name, lo in (("digits-0-4", 0), ("digits-5-9", 5)):
+        mtr = (train["y"] >= lo) & (train["y"] < lo + 5)
+        mte = (test["y"] >= lo) & (test["y"] < lo + 5)
+        xtr, ytr = train["x"][mtr], train["y"][mtr] - lo
+        chosen, _ = stratified_subset(ytr, train_per_task, split_seed)
+        tasks.append(Task(name, xtr[chosen], ytr[chosen], test["x"][mte], test["y"][mte] - lo, 5,
+                          {"source": "mnist"}))
+    return Suite("mnist-halves", tasks, provenance=[p_train.to_dict(), p_test.to_dict()])
+
+
+SUITE_BUILDERS: dict[str, Callable[..., Suite]] = {
+    "embedded": build_embedded,
+    "mnist-family": build_mnist_family,
+    "mnist-halves": build_mnist_halves,
+}
+
+
+def suite_names() -> list[str]:
+    return sorted(SUITE_BUILDERS)
+
+
+def build_suite(name: str, **options) -> Suite:
+    if name not in SUITE_BUILDERS:
+        raise KeyError(f"unknown suite {name!r}; known: {', '.join(suite_names())}")
+    suite = SUITE_BUILDERS[name](**options)
+    suite.options = dict(options)
+    suite.validate()
+    return suite
+
+
+# ----------------------------------------------------------------------------- storage
+
+def processed_dir() -> Path:
+    return data_root() / "processed"
+
+
+def save_suite(suite: Suite, folder: Path | None = None) -> str:
+    """Write `<suite>.npz` and `<suite>.json` atomically; returns the content hash."""
+    folder = folder or processed_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for i, t in enumerate(suite.tasks):
+        for key in ("x_train", "y_train", "x_test", "y_test"):
+            arrays[f"t{i}_{key}"] = getattr(t, key)
+    digest = suite.content_hash()
+    meta = {"name": suite.name, "content_hash": digest, "options": suite.options, "notes": suite.notes,
+            "provenance": suite.provenance, "checksum_verified": suite.checksum_verified,
+            "image_shape": list(suite.image_shape),
+            "tasks": [{"name": t.name, "num_classes": t.num_classes, "n_train": len(t.y_train),
+                       "n_test": len(t.y_test), "meta": t.meta} for t in suite.tasks]}
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{suite.name}.", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, folder / f"{suite.name}.npz")
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    tmp_json = folder / f".{suite.name}.json.tmp"
+    tmp_json.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp_json, folder / f"{suite.name}.json")
+    return digest
+
+
+def read_suite_meta(name: str, folder: Path | None = None) -> dict:
+    path = (folder or processed_dir()) / f"{name}.json"
+    if not path.exists():
+        raise MissingDataError(f"suite {name!r} is not prepared ({path} missing); run `sharebench prepare`")
+    return json.loads(path.read_text())
+
+
+def load_suite(name: str, folder: Path | None = None) -> Suite:
+    folder = folder or processed_dir()
+    meta = read_suite_meta(name, folder)
+    with np.load(folder / f"{name}.npz", allow_pickle=False) as z:
+        tasks = [Task(t["name"], z[f"t{i}_x_train"], z[f"t{i}_y_train"], z[f"t{i}_x_test"],
+                      z[f"t{i}_y_test"], t["num_classes"], t["meta"]) for i, t in enumerate(meta["tasks"])]
+    suite = Suite(meta["name"], tasks, meta["options"], meta["notes"], meta["provenance"])
+    if suite.content_hash() != meta["content_hash"]:
+        raise DataError(f"suite {name!r} in {folder} does not match its recorded hash; run `sharebench prepare`")
+    return suite
