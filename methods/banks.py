@@ -1,0 +1,147 @@
+"""Weight banks: every shareable layer owns K weight slots; an assignment picks one per task.
+
+Tensors flowing through a banked network are grouped by task: x has shape [T, B, ...] and `slots`
+(LongTensor [T]) says which slot each task uses in this layer. Isolated training is slots = 0..T-1,
+full sharing is slots = 0 everywhere, and anything in between (partial sharing, an assignment
+learned by NES) is just another `slots` vector. Batching never changes the maths: each task's
+samples meet exactly the weights its slot holds, and batch-norm statistics are computed per task
+(as a loop of per-task forward passes would), see `BankedBatchNorm`.
+
+How the work is batched (measured, see tests/test_benchmark_batching.py):
+- dense layers: one `bmm` over all tasks with the gathered weights `weight[slots]`;
+- convolutions: all tasks on one slot run as one convolution over their concatenated samples; on
+  CUDA, several distinct slots run as one grouped convolution (on CPU a grouped convolution is
+  slower than a short loop over the distinct slots, so the loop is kept there).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def _he_uniform_(w: Tensor) -> None:
+    """Uniform He initialisation per slot (the LWS paper's choice), fan-in from the slot's shape."""
+    for k in range(w.shape[0]):
+        nn.init.kaiming_uniform_(w[k], nonlinearity="relu")
+
+
+class BankedConv2d(nn.Module):
+    def __init__(self, num_slots: int, in_channels: int, out_channels: int, kernel_size: int = 3,
+                 padding: int = 1, bias: bool = False):
+        super().__init__()
+        self.padding = padding
+        self.weight = nn.Parameter(torch.empty(num_slots, out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(num_slots, out_channels)) if bias else None
+        _he_uniform_(self.weight.data)
+
+    @property
+    def num_slots(self) -> int:
+        return self.weight.shape[0]
+
+    def forward_single(self, x: Tensor, slot: int) -> Tensor:
+        """One task's samples [B, C, H, W] through one slot: the reference a loop would use."""
+        return F.conv2d(x, self.weight[slot], None if self.bias is None else self.bias[slot], padding=self.padding)
+
+    def forward(self, x: Tensor, slots: Tensor) -> Tensor:
+        T, B = x.shape[:2]
+        unique = torch.unique(slots)
+        if unique.numel() == 1:  # every task on one slot: one convolution over all samples
+            out = self.forward_single(x.reshape(T * B, *x.shape[2:]), int(unique[0]))
+            return out.reshape(T, B, *out.shape[1:])
+        if x.is_cuda:  # grouped convolution with the gathered weights
+            w = self.weight[slots].reshape(-1, *self.weight.shape[2:])
+            b = None if self.bias is None else self.bias[slots].reshape(-1)
+            xg = x.permute(1, 0, 2, 3, 4).reshape(B, -1, *x.shape[3:])
+            out = F.conv2d(xg, w, b, padding=self.padding, groups=T)
+            return out.reshape(B, T, -1, *out.shape[2:]).permute(1, 0, 2, 3, 4)
+        outs, order = [], []
+        for s in unique.tolist():  # CPU: one convolution per distinct slot
+            idx = (slots == s).nonzero().flatten()
+            xs = x.index_select(0, idx)
+            o = self.forward_single(xs.reshape(-1, *x.shape[2:]), s)
+            outs.append(o.reshape(len(idx), B, *o.shape[1:]))
+            order.append(idx)
+        inverse = torch.argsort(torch.cat(order))
+        return torch.cat(outs).index_select(0, inverse)
+
+
+class BankedLinear(nn.Module):
+    def __init__(self, num_slots: int, in_features: int, out_features: int, bias: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num_slots, out_features, in_features))
+        self.bias = nn.Parameter(torch.zeros(num_slots, out_features)) if bias else None
+        _he_uniform_(self.weight.data)
+
+    @property
+    def num_slots(self) -> int:
+        return self.weight.shape[0]
+
+    def forward_single(self, x: Tensor, slot: int) -> Tensor:
+        return F.linear(x, self.weight[slot], None if self.bias is None else self.bias[slot])
+
+    def forward(self, x: Tensor, slots: Tensor) -> Tensor:
+        """x [T, B, in] -> [T, B, out]: one batched matmul whatever the assignment."""
+        out = torch.bmm(x, self.weight[slots].transpose(1, 2))
+        if self.bias is not None:
+            out = out + self.bias[slots].unsqueeze(1)
+        return out
+
+
+class BankedBatchNorm(nn.Module):
+    """Batch norm whose affine parameters and running moments live in K rows, one per slot or task.
+
+    Training statistics are always computed per task group (over B and the spatial dims), so a
+    batched step equals a loop of per-task forward passes through `nn.BatchNorm`. Running moments
+    are updated in task order with PyTorch's rule (unbiased variance, momentum 0.1), again exactly
+    as the loop would.
+    """
+
+    def __init__(self, num_rows: int, channels: int, momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.weight = nn.Parameter(torch.ones(num_rows, channels))
+        self.bias = nn.Parameter(torch.zeros(num_rows, channels))
+        self.register_buffer("running_mean", torch.zeros(num_rows, channels))
+        self.register_buffer("running_var", torch.ones(num_rows, channels))
+
+    def _shape(self, v: Tensor, ndim: int) -> Tensor:  # [T, C] -> [T, 1, C, 1, 1]
+        return v.reshape(v.shape[0], 1, v.shape[1], *([1] * (ndim - 3)))
+
+    def forward(self, x: Tensor, rows: Tensor) -> Tensor:
+        dims = [1] + list(range(3, x.ndim))  # per task: over samples and spatial positions
+        if self.training:
+            mean = x.mean(dim=dims)
+            var = x.var(dim=dims, unbiased=False)
+            with torch.no_grad():
+                n = x.numel() // (x.shape[0] * x.shape[2])
+                unbiased = var * (n / max(n - 1, 1))
+                for t, r in enumerate(rows.tolist()):
+                    self.running_mean[r].mul_(1 - self.momentum).add_(self.momentum * mean[t])
+                    self.running_var[r].mul_(1 - self.momentum).add_(self.momentum * unbiased[t])
+        else:
+            mean, var = self.running_mean[rows], self.running_var[rows]
+        xhat = (x - self._shape(mean, x.ndim)) / torch.sqrt(self._shape(var, x.ndim) + self.eps)
+        return xhat * self._shape(self.weight[rows], x.ndim) + self._shape(self.bias[rows], x.ndim)
+
+
+class HeadBank(nn.Module):
+    """Per-task output layers of different widths, padded to the widest and masked.
+
+    Padding rows get no gradient (their logits are -inf), and He-uniform init depends on fan-in
+    only, so each task's head is distributed exactly like a separate nn.Linear(in, classes_t).
+    """
+
+    def __init__(self, in_features: int, num_classes: list[int]):
+        super().__init__()
+        self.linear = BankedLinear(len(num_classes), in_features, max(num_classes))
+        mask = torch.zeros(len(num_classes), max(num_classes), dtype=torch.bool)
+        for t, c in enumerate(num_classes):
+            mask[t, c:] = True
+        self.register_buffer("pad_mask", mask)
+
+    def forward(self, x: Tensor, tasks: Tensor) -> Tensor:
+        return self.linear(x, tasks).masked_fill(self.pad_mask[tasks].unsqueeze(1), -math.inf)

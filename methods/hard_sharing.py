@@ -1,0 +1,138 @@
+"""Hard sharing baselines as fixed assignments over weight banks (DESIGN.md, "one mechanism").
+
+- isolated: task t uses slot t in every layer (no sharing; Zhang's Isolated, LWS' no sharing).
+- shareall: every task uses slot 0 in every hidden layer, per-task heads (Zhang's Shareall, LWS'
+  full sharing); batch norm shared as well.
+- deep: every hidden layer shared, with domain-specific batch-norm scale and moments (Bilen &
+  Vedaldi's "deep sharing": all but the classifier shared).
+- partial: the layers listed in `shared_layers` are shared, the others task-specific (LWS' prior
+  sharing is `shared_layers: [0, 1]` on the DKL ConvNet).
+All train with Adam on the sum over tasks of each task's mean cross-entropy (equal weighting), as
+the LWS code; 16 images per task per step are drawn by the runner.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from sharebench.methods.networks import BankedNet, backbone_layers
+from sharebench.methods.registry import Method, register
+
+
+def multitask_loss(logits: Tensor, y: Tensor) -> Tensor:
+    """Sum over tasks of the mean cross-entropy of each task's samples; logits [T, B, C], y [T, B]."""
+    per_sample = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+    return per_sample.reshape(y.shape).mean(dim=1).sum()
+
+
+class BankedMethod(Method):
+    """A BankedNet with a fixed assignment, trained by Adam; subclasses choose the assignment."""
+
+    HPARAMS: ClassVar[dict[str, Any]] = {"lr": 1e-3, "norm": "bn"}
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if self.hparams["lr"] <= 0:
+            raise ValueError(f"method {self.name!r}: lr must be positive, got {self.hparams['lr']}")
+        self.layers = backbone_layers(self.backbone, self.tasks.image_shape, **self.backbone_options)
+        assignment = self.initial_assignment(len(self.layers))
+        slots = [int(assignment[:, layer].max()) + 1 for layer in range(len(self.layers))]
+        self.net = BankedNet(self.layers, self.tasks.num_classes, self.slots_per_layer(slots),
+                             norm=self.hparams["norm"]).to(self.device)
+        self.register_assignment(assignment)
+        self.all_tasks = torch.arange(self.tasks.num_tasks, device=self.device)
+        self.optimizer = self.make_optimizer()
+
+    # -- what subclasses decide
+    def initial_assignment(self, num_layers: int) -> Tensor:
+        raise NotImplementedError
+
+    def slots_per_layer(self, used: list[int]) -> list[int]:
+        return used
+
+    # -- shared machinery
+    def register_assignment(self, assignment: Tensor) -> None:
+        self.assignment = assignment.to(self.device)
+
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.net.parameters(), lr=self.hparams["lr"])
+
+    def penalty(self) -> Tensor | None:
+        return None
+
+    def update(self, x: Tensor, y: Tensor, iteration: int) -> dict[str, float]:
+        self.net.train()
+        logits = self.net(x, self.assignment, self.all_tasks)
+        loss = multitask_loss(logits, y)
+        out = {"loss": float(loss.detach())}
+        total = loss
+        pen = self.penalty()
+        if pen is not None:
+            total = loss + pen
+            out["penalty"] = float(pen.detach())
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        return out
+
+    @torch.no_grad()
+    def predict(self, x: Tensor, task: int) -> Tensor:
+        self.net.eval()
+        t = self.all_tasks[task:task + 1]
+        return self.net(x.unsqueeze(0), self.assignment, t)[0, :, : self.tasks.num_classes[task]]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "assignment": self.assignment.cpu()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.register_assignment(state["assignment"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+    def describe(self) -> dict[str, Any]:
+        a = self.assignment.cpu()
+        distinct = [len(torch.unique(a[:, layer])) for layer in range(a.shape[1])]
+        per_layer = [spec.num_params() for spec in self.layers]
+        return {"layers": self.net.layer_names, "assignment": a.tolist(), "distinct_slots_per_layer": distinct,
+                "hidden_params_in_use": int(sum(d * n for d, n in zip(distinct, per_layer)))}
+
+
+def _isolated(T: int, L: int) -> Tensor:
+    return torch.arange(T).unsqueeze(1).repeat(1, L)
+
+
+@register("isolated")
+class Isolated(BankedMethod):
+    def initial_assignment(self, num_layers: int) -> Tensor:
+        return _isolated(self.tasks.num_tasks, num_layers)
+
+
+@register("shareall")
+class ShareAll(BankedMethod):
+    def initial_assignment(self, num_layers: int) -> Tensor:
+        return torch.zeros(self.tasks.num_tasks, num_layers, dtype=torch.long)
+
+
+@register("deep")
+class DeepSharing(ShareAll):
+    HPARAMS: ClassVar[dict[str, Any]] = {"lr": 1e-3, "norm": "task-bn"}
+
+
+@register("partial")
+class PartialSharing(BankedMethod):
+    HPARAMS: ClassVar[dict[str, Any]] = {"lr": 1e-3, "norm": "bn", "shared_layers": [0, 1]}
+
+    def initial_assignment(self, num_layers: int) -> Tensor:
+        shared = self.hparams["shared_layers"]
+        if not isinstance(shared, (list, tuple)) or any(
+                not isinstance(i, int) or not 0 <= i < num_layers for i in shared):
+            raise ValueError(f"method 'partial': shared_layers must be a list of layer indices in "
+                             f"0..{num_layers - 1}, got {shared!r}")
+        a = _isolated(self.tasks.num_tasks, num_layers)
+        a[:, list(shared)] = 0
+        return a

@@ -1,0 +1,104 @@
+"""The method interface (in the spirit of DomainBed's `Algorithm`) and the registry of methods.
+
+A method is built from the suite's task description, a backbone and hyperparameters, and offers
+`update(x, y, iteration) -> losses`, `predict(x, task) -> logits`, `state_dict()` /
+`load_state_dict()` (optimiser included, so a job resumes exactly) and `describe()` (facts worth
+recording, such as the assignment). Multi-phase procedures live inside the method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+METHODS: dict[str, type[Method]] = {}
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a method needs to know about the suite."""
+
+    names: list[str]
+    num_classes: list[int]
+    image_shape: tuple[int, int, int]  # H, W, C
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.names)
+
+
+class Method:
+    HPARAMS: ClassVar[dict[str, Any]] = {}
+    name: ClassVar[str] = ""
+
+    def __init__(self, tasks: TaskSpec, backbone: str, hparams: dict[str, Any] | None = None,
+                 backbone_options: dict[str, Any] | None = None, total_iterations: int = 1,
+                 device: str | torch.device = "cpu"):
+        self.tasks, self.backbone = tasks, backbone
+        self.backbone_options = dict(backbone_options or {})
+        self.hparams = resolve_hparams(type(self), hparams or {})
+        self.total_iterations, self.device = total_iterations, torch.device(device)
+
+    def update(self, x: Tensor, y: Tensor, iteration: int) -> dict[str, float]:
+        raise NotImplementedError
+
+    def predict(self, x: Tensor, task: int) -> Tensor:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        return {}
+
+
+def resolve_hparams(cls: type[Method], given: dict[str, Any]) -> dict[str, Any]:
+    """Defaults overridden by `given`; unknown names and wrongly typed values are errors."""
+    unknown = set(given) - set(cls.HPARAMS)
+    if unknown:
+        raise ValueError(f"method {cls.name!r}: unknown hyperparameter(s) {sorted(unknown)}; "
+                         f"known: {sorted(cls.HPARAMS)}")
+    out = dict(cls.HPARAMS)
+    for key, value in given.items():
+        default = cls.HPARAMS[key]
+        if isinstance(default, bool) or default is None or isinstance(default, (list, tuple, str)):
+            out[key] = value
+        elif isinstance(default, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"method {cls.name!r}: hyperparameter {key} must be a number, got {value!r}")
+            out[key] = type(default)(value) if isinstance(default, float) else value
+        else:
+            out[key] = value
+    return out
+
+
+def register(name: str):
+    def wrap(cls: type[Method]) -> type[Method]:
+        if name in METHODS:
+            raise ValueError(f"method {name!r} registered twice")
+        cls.name = name
+        METHODS[name] = cls
+        return cls
+    return wrap
+
+
+def method_names() -> list[str]:
+    return sorted(METHODS)
+
+
+def get_method(name: str) -> type[Method]:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r}; registered: {', '.join(method_names())}") from None
+
+
+def create_method(name: str, tasks: TaskSpec, backbone: str, hparams: dict[str, Any] | None = None,
+                  **kwargs: Any) -> Method:
+    return get_method(name)(tasks, backbone, hparams, **kwargs)
