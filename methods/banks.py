@@ -108,24 +108,32 @@ class BankedBatchNorm(nn.Module):
         self.register_buffer("running_mean", torch.zeros(num_rows, channels))
         self.register_buffer("running_var", torch.ones(num_rows, channels))
 
-    def _shape(self, v: Tensor, ndim: int) -> Tensor:  # [T, C] -> [T, 1, C, 1, 1]
-        return v.reshape(v.shape[0], 1, v.shape[1], *([1] * (ndim - 3)))
-
     def forward(self, x: Tensor, rows: Tensor) -> Tensor:
-        dims = [1] + list(range(3, x.ndim))  # per task: over samples and spatial positions
+        """x [T, B, C, ...] with `rows` [T] -> normalised x, via one fused batch-norm call.
+
+        Viewing x as [B, T*C, ...] makes every (task, channel) pair its own batch-norm channel,
+        so the statistics are per task. Running moments: the fused call updates a per-task copy
+        r_t' = (1-m) r + m s_t; folding those copies back in task order reproduces the sequential
+        update a loop of per-task forward passes would have made when tasks share a row.
+        """
+        T, B, C = x.shape[:3]
+        xb = x.transpose(0, 1).reshape(B, T * C, *x.shape[3:])
+        weight, bias = self.weight[rows].reshape(-1), self.bias[rows].reshape(-1)
         if self.training:
-            mean = x.mean(dim=dims)
-            var = x.var(dim=dims, unbiased=False)
+            mean_t = self.running_mean[rows].reshape(-1).clone()
+            var_t = self.running_var[rows].reshape(-1).clone()
+            out = F.batch_norm(xb, mean_t, var_t, weight, bias, True, self.momentum, self.eps)
             with torch.no_grad():
-                n = x.numel() // (x.shape[0] * x.shape[2])
-                unbiased = var * (n / max(n - 1, 1))
+                keep = 1.0 - self.momentum
+                mean_t, var_t = mean_t.view(T, C), var_t.view(T, C)
+                old_mean, old_var = self.running_mean.clone(), self.running_var.clone()
                 for t, r in enumerate(rows.tolist()):
-                    self.running_mean[r].mul_(1 - self.momentum).add_(self.momentum * mean[t])
-                    self.running_var[r].mul_(1 - self.momentum).add_(self.momentum * unbiased[t])
+                    self.running_mean[r] = keep * self.running_mean[r] + mean_t[t] - keep * old_mean[r]
+                    self.running_var[r] = keep * self.running_var[r] + var_t[t] - keep * old_var[r]
         else:
-            mean, var = self.running_mean[rows], self.running_var[rows]
-        xhat = (x - self._shape(mean, x.ndim)) / torch.sqrt(self._shape(var, x.ndim) + self.eps)
-        return xhat * self._shape(self.weight[rows], x.ndim) + self._shape(self.bias[rows], x.ndim)
+            out = F.batch_norm(xb, self.running_mean[rows].reshape(-1), self.running_var[rows].reshape(-1),
+                               weight, bias, False, 0.0, self.eps)
+        return out.reshape(B, T, C, *x.shape[3:]).transpose(0, 1)
 
 
 class HeadBank(nn.Module):

@@ -1,0 +1,155 @@
+"""Statistics over run records: per-cell mean / std / n, and Mann-Whitney U tests with Holm.
+
+- summary.csv: experiment, method, metric, mean, std (sample, ddof=1), n
+- tests.csv: experiment, metric, method_a, method_b, alternative, U, p, p_holm, n_a, n_b, p_min,
+  underpowered, effect (the common-language effect size U / (n_a n_b): the probability that a run of
+  method_a scores above one of method_b, ties counting half)
+Tests are exact (scipy `mannwhitneyu(method="exact")`), one- or two-sided as each comparison is
+declared in params.yaml. Holm's correction is applied within each family = (experiment, metric).
+`p_min` is the smallest p-value the exact test can give with these n; `underpowered` flags tests
+that could never reach p < 0.05, however different the methods.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import mannwhitneyu
+
+from sharebench.benchmarks.config import Experiment, config_hash
+from sharebench.benchmarks.runner import record_path
+from sharebench.datasets.suites import read_suite_meta
+
+log = logging.getLogger(__name__)
+ALPHA = 0.05
+
+
+def load_records(exp: Experiment, results: Path | None = None) -> list[dict[str, Any]]:
+    """The records of this experiment's current configuration; stale or missing ones are logged."""
+    suite_hash = read_suite_meta(exp.suite)["content_hash"]
+    records = []
+    for method in exp.methods:
+        for seed in exp.seeds:
+            path = record_path(exp, method, seed, results)
+            if not path.exists():
+                log.warning("%s: no record for %s seed %d", exp.name, method, seed)
+                continue
+            rec = json.loads(path.read_text())
+            if rec.get("config_hash") != config_hash(exp.job_config(method, seed, suite_hash)):
+                log.warning("%s: record %s is from another configuration; ignored", exp.name, path)
+                continue
+            records.append(rec)
+    return records
+
+
+def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per (run, metric): the final test metrics, including each task's accuracy."""
+    rows = []
+    for r in records:
+        base = {"experiment": r["experiment"], "method": r["method"], "seed": r["seed"]}
+        m = r["metrics"]
+        for key in ("accuracy", "accuracy_task_mean", "error", "error_task_mean"):
+            rows.append({**base, "metric": key, "value": m[key]})
+        for task, acc in m["per_task"].items():
+            rows.append({**base, "metric": f"accuracy/{task}", "value": acc})
+    return pd.DataFrame(rows, columns=["experiment", "method", "seed", "metric", "value"])
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    if runs.empty:
+        return pd.DataFrame(columns=["experiment", "method", "metric", "mean", "std", "n"])
+    g = runs.groupby(["experiment", "method", "metric"], sort=False)["value"]
+    out = g.agg(mean="mean", std=lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else float("nan"),
+                n="count").reset_index()
+    return out
+
+
+def min_exact_p(n_a: int, n_b: int, alternative: str) -> float:
+    """Smallest p-value of the exact Mann-Whitney U test for these sample sizes."""
+    if n_a == 0 or n_b == 0:
+        return 1.0
+    p = 1.0 / math.comb(n_a + n_b, n_a)
+    return min(1.0, 2 * p) if alternative == "two-sided" else p
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1)."""
+    m = len(pvalues)
+    order = np.argsort(pvalues)
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, idx in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[idx]))
+        adjusted[idx] = running
+    return adjusted.tolist()
+
+
+def mann_whitney_tests(exp: Experiment, runs: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for c in exp.comparisons:
+        sel = runs[(runs.experiment == exp.name) & (runs.metric == c.metric)]
+        a = sel[sel.method == c.method_a]["value"].to_numpy()
+        b = sel[sel.method == c.method_b]["value"].to_numpy()
+        row = {"experiment": exp.name, "metric": c.metric, "method_a": c.method_a, "method_b": c.method_b,
+               "alternative": c.alternative, "n_a": len(a), "n_b": len(b),
+               "p_min": min_exact_p(len(a), len(b), c.alternative)}
+        if len(a) and len(b):
+            res = mannwhitneyu(a, b, alternative=c.alternative, method="exact")
+            row.update(U=float(res.statistic), p=float(res.pvalue), effect=float(res.statistic) / (len(a) * len(b)))
+        else:
+            row.update(U=float("nan"), p=float("nan"), effect=float("nan"))
+        row["underpowered"] = row["p_min"] >= ALPHA
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=["experiment", "metric", "method_a", "method_b", "alternative", "U", "p",
+                                     "p_holm", "n_a", "n_b", "p_min", "underpowered", "effect"])
+    for metric, idx in df.groupby("metric").groups.items():
+        valid = [i for i in idx if not math.isnan(df.at[i, "p"])]
+        for i, adj in zip(valid, holm([df.at[i, "p"] for i in valid])):
+            df.at[i, "p_holm"] = adj
+    return df
+
+
+def curves_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for r in records:
+        c = r["curves"]
+        for i, it in enumerate(c["iteration"]):
+            rows.append({"experiment": r["experiment"], "method": r["method"], "seed": r["seed"], "iteration": it,
+                         "accuracy": c["accuracy"][i], "accuracy_task_mean": c["accuracy_task_mean"][i]})
+    return pd.DataFrame(rows, columns=["experiment", "method", "seed", "iteration", "accuracy",
+                                       "accuracy_task_mean"])
+
+
+def analyze(exps: list[Experiment], out: Path) -> dict[str, pd.DataFrame]:
+    """Write summary.csv, tests.csv, curves.csv and metrics.json under `out`; return the frames."""
+    all_records = {e.name: load_records(e) for e in exps}
+    records = [r for recs in all_records.values() for r in recs]
+    runs = runs_frame(records)
+    summary = summarize(runs)
+    tests = pd.concat([mann_whitney_tests(e, runs) for e in exps], ignore_index=True) if exps else pd.DataFrame()
+    curves = curves_frame(records)
+    out.mkdir(parents=True, exist_ok=True)
+    summary.to_csv(out / "summary.csv", index=False)
+    tests.to_csv(out / "tests.csv", index=False)
+    curves.to_csv(out / "curves.csv", index=False)
+    metrics: dict[str, Any] = {}
+    for row in summary[summary.metric.isin(["accuracy", "accuracy_task_mean"])].itertuples():
+        metrics.setdefault(row.experiment, {}).setdefault(row.method, {})[f"{row.metric}_mean"] = row.mean
+        metrics[row.experiment][row.method][f"{row.metric}_std"] = row.std
+        metrics[row.experiment][row.method]["n"] = int(row.n)
+    plots = out / "plots"
+    for exp in exps:
+        sel = curves[curves.experiment == exp.name]
+        for method, m in sel.groupby("method"):
+            folder = plots / exp.name
+            folder.mkdir(parents=True, exist_ok=True)
+            m.groupby("iteration")[["accuracy", "accuracy_task_mean"]].mean().reset_index().to_csv(
+                folder / f"{method}.csv", index=False)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    return {"summary": summary, "tests": tests, "curves": curves, "runs": runs}

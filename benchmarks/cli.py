@@ -1,0 +1,194 @@
+"""The `sharebench` command: prepare -> train -> analyze -> report (the dvc stages), plus import/list."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from sharebench.benchmarks.config import ConfigError, Experiment, active_profile, experiments, load_params
+
+log = logging.getLogger("sharebench")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
+    p.add_argument("--profile", choices=["quick", "small", "paper"], help="override the profile in params")
+    p.add_argument("--experiment", "-e", action="append", help="only this experiment (repeatable)")
+
+
+def _load(args: argparse.Namespace) -> tuple[dict, str, list[Experiment], list[str]]:
+    params = load_params(args.params)
+    profile = active_profile(params, args.profile)
+    exps, skipped = experiments(params, profile, args.experiment)
+    return params, profile, exps, skipped
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from sharebench.datasets.fetch import data_root
+    from sharebench.datasets.importer import import_source
+    from sharebench.datasets.sources import get_source
+    from sharebench.datasets.suites import build_suite, save_suite
+
+    params, profile, exps, _ = _load(args)
+    mirror = os.environ.get("SHAREBENCH_MIRROR", "")
+    for name in (params.get("profiles", {}).get(profile) or {}).get("import_from_mirror", []) or []:
+        source = get_source(name)
+        if (data_root() / "imported" / source.directory).exists() or not mirror:
+            continue
+        folder = Path(mirror) / source.directory
+        if folder.exists():
+            log.warning("importing %s from %s as declared in params.yaml (import_from_mirror); runs on it are "
+                        "marked as not checksum-verified", name, folder)
+            for line in import_source(name, folder):
+                log.info("  %s", line)
+    suites = sorted({e.suite for e in exps} | set(args.suite or []))
+    options = params.get("suites") or {}
+    for name in suites:
+        suite = build_suite(name, **(options.get(name) or {}))
+        digest = save_suite(suite)
+        log.info("suite %s: %d tasks, hash %s%s", name, len(suite.tasks), digest,
+                 "" if suite.checksum_verified else " (contains imported data, not checksum-verified)")
+        for note in suite.notes:
+            log.info("  note: %s", note)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from sharebench.benchmarks.runner import Job, run_jobs
+
+    _, profile, exps, skipped = _load(args)
+    jobs = [Job(e, m, s) for e in exps for m in e.methods for s in e.seeds
+            if (not args.method or m in args.method) and (args.seeds is None or s < args.seeds)]
+    if args.method:
+        unknown = set(args.method) - {m for e in exps for m in e.methods}
+        if unknown:
+            raise ConfigError(f"method(s) {sorted(unknown)} are not in the selected experiments")
+    for name in skipped:
+        log.info("experiment %s has no settings for profile %s; not run", name, profile)
+    write_status(exps, skipped, profile)
+    failures = run_jobs(jobs, args.jobs, args.device)
+    for f in failures:
+        log.error("FAILED %s", f)
+    return 1 if failures else 0
+
+
+def write_status(exps: list[Experiment], skipped: list[str], profile: str) -> None:
+    """results/runs/<experiment>/status.json: what the active profile asks of each experiment."""
+    import json
+
+    from sharebench.benchmarks.runner import atomic_write_text, results_root
+
+    for e in exps:
+        atomic_write_text(results_root() / "runs" / e.name / "status.json", json.dumps(
+            {"profile": profile, "active": True, "methods": list(e.methods), "seeds": e.seeds}, indent=1))
+    for name in skipped:
+        atomic_write_text(results_root() / "runs" / name / "status.json",
+                          json.dumps({"profile": profile, "active": False}, indent=1))
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from sharebench.benchmarks.analysis import analyze
+
+    _, _, exps, _ = _load(args)
+    frames = analyze(exps, Path(args.out))
+    log.info("wrote %s/summary.csv (%d rows), tests.csv (%d tests)", args.out, len(frames["summary"]),
+             len(frames["tests"]))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from sharebench.benchmarks.report import write_report
+
+    _, profile, exps, skipped = _load(args)
+    index = write_report(exps, skipped, Path(args.results), Path(args.out), profile)
+    log.info("wrote %s", index)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from sharebench.datasets.importer import import_source
+
+    for line in import_source(args.source, args.path, unverified=args.unverified):
+        log.info("imported %s: %s", args.source, line)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from sharebench.datasets.sources import SOURCES
+    from sharebench.datasets.suites import suite_names
+    from sharebench.methods import get_method, method_names
+    from sharebench.methods.networks import BACKBONES
+
+    print("methods:")
+    for m in method_names():
+        print(f"  {m}: {get_method(m).HPARAMS}")
+    print("backbones:", ", ".join(sorted(BACKBONES)))
+    print("suites:", ", ".join(suite_names()))
+    print("sources:", ", ".join(sorted(SOURCES)))
+    if Path(args.params).exists():
+        _, profile, exps, skipped = _load(args)
+        print(f"experiments in profile {profile}:", ", ".join(e.name for e in exps) or "-",
+              f"(not run: {', '.join(skipped)})" if skipped else "")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sharebench", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="download/verify sources and write the suites of the active profile")
+    _common(p)
+    p.add_argument("--suite", action="append", help="also build this suite")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("train", help="run every (experiment, method, seed) job that has no up-to-date record")
+    _common(p)
+    p.add_argument("--method", "-m", action="append", help="only this method (repeatable)")
+    p.add_argument("--seeds", type=int, help="only the first N seeds")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="jobs run in parallel (one CPU thread each)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("analyze", help="summary.csv, tests.csv (Mann-Whitney U, Holm), curves, metrics.json")
+    _common(p)
+    p.add_argument("--out", default="results")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("report", help="render report/index.md (+ html) with tables and figures")
+    _common(p)
+    p.add_argument("--results", default="results")
+    p.add_argument("--out", default="report")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("import", help="import a user-provided copy of a source (recorded, marked unverified)")
+    p.add_argument("source", help="source name, e.g. fashion-mnist, omniglot, usps")
+    p.add_argument("path", help="folder with the official file names, an .npz of standard arrays, or "
+                                "the Omniglot folder / zip")
+    p.add_argument("--unverified", action="store_true", help="accept a copy that cannot be verified")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("list", help="registered methods, backbones, suites, sources, experiments")
+    _common(p)
+    p.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    from sharebench.datasets.errors import DataError
+
+    try:
+        return args.func(args)
+    except (ConfigError, DataError, KeyError, ValueError) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"sharebench: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
