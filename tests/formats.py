@@ -1,0 +1,94 @@
+"""Tiny files in the real published formats, for parser tests of datasets we have no copy of."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import pickle
+import struct
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_idx_gz(path: Path, array: np.ndarray) -> Path:
+    path.write_bytes(gzip.compress(idx_bytes(array)))
+    return path
+
+
+def write_mnist_like(folder: Path, n_train: int = 20, n_test: int = 10, size: int = 28, seed: int = 0) -> dict:
+    rng = np.random.RandomState(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {"x_train": rng.randint(0, 256, (n_train, size, size)), "y_train": np.arange(n_train) % 10,
+              "x_test": rng.randint(0, 256, (n_test, size, size)), "y_test": np.arange(n_test) % 10}
+    write_idx_gz(folder / "train-images-idx3-ubyte.gz", arrays["x_train"])
+    write_idx_gz(folder / "train-labels-idx1-ubyte.gz", arrays["y_train"])
+    write_idx_gz(folder / "t10k-images-idx3-ubyte.gz", arrays["x_test"])
+    write_idx_gz(folder / "t10k-labels-idx1-ubyte.gz", arrays["y_test"])
+    return arrays
+
+
+def write_emnist_zip(path: Path, split: str, n: int = 12, seed: int = 0) -> dict:
+    rng = np.random.RandomState(seed)
+    out = {}
+    with zipfile.ZipFile(path, "w") as zf:
+        for part in ("train", "test"):
+            x = rng.randint(0, 256, (n, 28, 28))
+            y = (np.arange(n) % 26) + (1 if split == "letters" else 0)
+            zf.writestr(f"gzip/emnist-{split}-{part}-images-idx3-ubyte.gz", gzip.compress(idx_bytes(x)))
+            zf.writestr(f"gzip/emnist-{split}-{part}-labels-idx1-ubyte.gz", gzip.compress(idx_bytes(y)))
+            out[part] = (x, y)
+    return out
+
+
+def write_usps_bz2(path: Path, n: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """LIBSVM lines 'label idx:value ...' with labels 1..10 and values in [-1, 1]."""
+    rng = np.random.RandomState(seed)
+    values = rng.uniform(-1, 1, (n, 256)).round(6)
+    labels = np.arange(n) % 10 + 1
+    lines = [f"{lab} " + " ".join(f"{i + 1}:{v}" for i, v in enumerate(row)) for lab, row in zip(labels, values)]
+    path.write_bytes(bz2.compress(("\n".join(lines) + "\n").encode()))
+    return values, labels
+
+
+def write_cifar_tar(path: Path, variant: str = "cifar10", n: int = 4, seed: int = 0) -> dict:
+    rng = np.random.RandomState(seed)
+    inner = "cifar-10-batches-py" if variant == "cifar10" else "cifar-100-python"
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"] if variant == "cifar10" else ["train", "test"]
+    out = {}
+    with tarfile.open(path, "w:gz") as tf:
+        for name in names:
+            data = rng.randint(0, 256, (n, 3072)).astype(np.uint8)
+            d = {"data": data}
+            if variant == "cifar10":
+                d["labels"] = list(range(n))
+            else:
+                d["fine_labels"], d["coarse_labels"] = list(range(n)), [i % 20 for i in range(n)]
+            blob = pickle.dumps(d)
+            info = tarfile.TarInfo(f"{inner}/{name}")
+            info.size = len(blob)
+            tf.addfile(info, io.BytesIO(blob))
+            out[name] = d
+    return out
+
+
+def write_omniglot_folder(root: Path, alphabets: int = 2, characters: int = 2, drawings: int = 3) -> Path:
+    from PIL import Image
+
+    rng = np.random.RandomState(0)
+    for a in range(alphabets):
+        for c in range(characters):
+            folder = root / f"Alphabet_{a}" / f"character{c + 1:02d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for d in range(drawings):
+                img = (rng.rand(105, 105) > 0.5).astype(np.uint8) * 255
+                Image.fromarray(img).convert("1").save(folder / f"{a * characters + c + 1:04d}_{d + 1:02d}.png")
+    return root

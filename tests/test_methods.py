@@ -1,0 +1,139 @@
+"""Every registered method trains on a tiny suite; the bank mechanism computes what a loop would."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from sharebench.methods import TaskSpec, create_method, method_names
+from sharebench.methods.l2 import hard_shared_prefix, pairwise_sq_distance
+from sharebench.methods.networks import BankedNet, backbone_layers
+
+TINY = TaskSpec(["a", "b", "c"], [4, 6, 2], (8, 8, 1))
+
+
+def tiny_batch(seed: int = 0, spec: TaskSpec = TINY, b: int = 5):
+    g = torch.Generator().manual_seed(seed)
+    h, w, c = spec.image_shape
+    x = torch.rand(spec.num_tasks, b, c, h, w, generator=g)
+    y = torch.stack([torch.randint(0, k, (b,), generator=g) for k in spec.num_classes])
+    return x, y
+
+
+@pytest.mark.parametrize("backbone", ["dkl-convnet", "mlp"])
+@pytest.mark.parametrize("name", method_names())
+def test_every_method_runs_a_few_steps(name, backbone):
+    torch.manual_seed(0)
+    method = create_method(name, TINY, backbone, total_iterations=6)
+    x, y = tiny_batch()
+    losses = [method.update(x, y, it)["loss"] for it in range(6)]
+    assert all(torch.isfinite(torch.tensor(losses)))
+    for t, k in enumerate(TINY.num_classes):
+        assert method.predict(x[t], t).shape == (5, k)
+    state = copy.deepcopy(method.state_dict())
+    clone = create_method(name, TINY, backbone, total_iterations=6)
+    clone.load_state_dict(state)
+    torch.testing.assert_close(clone.predict(x[1], 1), method.predict(x[1], 1))
+
+
+def test_training_reduces_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    method = create_method("isolated", TINY, "dkl-convnet")
+    x, y = tiny_batch()
+    first = method.update(x, y, 0)["loss"]
+    for it in range(1, 40):
+        last = method.update(x, y, it)["loss"]
+    assert last < 0.5 * first
+
+
+def test_unknown_method_and_bad_hparams():
+    with pytest.raises(KeyError, match="unknown method 'nope'"):
+        create_method("nope", TINY, "mlp")
+    with pytest.raises(ValueError, match="unknown hyperparameter"):
+        create_method("isolated", TINY, "mlp", {"learning_rate": 1})
+    with pytest.raises(ValueError, match="must be a number"):
+        create_method("isolated", TINY, "mlp", {"lr": "fast"})
+    with pytest.raises(ValueError, match="positive"):
+        create_method("isolated", TINY, "mlp", {"lr": -1.0})
+    with pytest.raises(ValueError, match="shared_layers"):
+        create_method("partial", TINY, "mlp", {"shared_layers": [7]})
+    with pytest.raises(KeyError, match="unknown backbone"):
+        create_method("isolated", TINY, "resnet-9000")
+
+
+def test_assignments_of_the_hard_sharing_methods():
+    described = {n: create_method(n, TINY, "dkl-convnet").describe() for n in ("isolated", "shareall", "partial")}
+    assert described["isolated"]["distinct_slots_per_layer"] == [3, 3, 3, 3]
+    assert described["shareall"]["distinct_slots_per_layer"] == [1, 1, 1, 1]
+    assert described["partial"]["distinct_slots_per_layer"] == [1, 1, 3, 3]
+    deep = create_method("deep", TINY, "dkl-convnet")
+    assert deep.net.norms[0].weight.shape[0] == 3  # one BN row per task (domain-specific)
+
+
+def test_finetune_copies_shared_weights_at_the_switch():
+    torch.manual_seed(0)
+    m = create_method("finetune", TINY, "dkl-convnet", total_iterations=4)
+    x, y = tiny_batch()
+    for it in range(2):
+        m.update(x, y, it)
+    assert not m.finetuning
+    w0 = m.net.layers[0].weight[0].detach().clone()
+    m.update(x, y, 2)  # switch happens before this step
+    assert m.finetuning and m.describe()["distinct_slots_per_layer"] == [3, 3, 3, 3]
+    assert torch.allclose(m.net.layers[0].weight[1], m.net.layers[0].weight[2], atol=1e-2)
+    assert (m.net.layers[0].weight[1] - w0).abs().max() < 1e-2  # started from the shared weights
+
+
+def test_l2_penalty_matches_eq5_by_hand():
+    torch.manual_seed(0)
+    m = create_method("l2", TaskSpec(["a", "b"], [2, 2], (8, 8, 1)), "mlp", {"lambda": 2.0},
+                      backbone_options={"hidden": (3, 3)})
+    l1, l2 = m.net.layers
+    d = [sum(((p[0] - p[1]) ** 2).sum() for p in layer.parameters()) for layer in (l1, l2)]
+    expected = 2.0 * (d[0] + d[1])  # one adjacent pair (fc1, fc2): ||(θ1, θ2)_a - (θ1, θ2)_b||^2
+    torch.testing.assert_close(m.penalty(), expected)
+
+
+def test_pairwise_distance_identity():
+    bank = torch.randn(4, 5, 3)
+    direct = sum(((bank[i] - bank[j]) ** 2).sum() for i in range(4) for j in range(i + 1, 4))
+    torch.testing.assert_close(pairwise_sq_distance(bank), direct)
+
+
+def test_hard_shared_prefix_on_the_dkl_convnet():
+    layers = backbone_layers("dkl-convnet", (28, 28, 1))  # 288, 9216, 9216, 36992 weights
+    assert hard_shared_prefix(layers, 0.0) == 0
+    assert hard_shared_prefix(layers, 0.25) == 2  # 17% is closer to 25% than 34%
+    assert hard_shared_prefix(layers, 0.5) == 3
+    assert create_method("l2-50", TaskSpec(["a", "b"], [2, 2], (28, 28, 1)), "dkl-convnet").describe()[
+        "hard_shared_param_fraction"] == pytest.approx(18720 / 55712, abs=1e-4)
+
+
+@pytest.mark.parametrize("assignment", [[[0, 0, 0, 0], [1, 1, 1, 1], [2, 2, 2, 2]],
+                                        [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]],
+                                        [[0, 1, 2, 0], [0, 0, 1, 1], [2, 1, 0, 1]]])
+@pytest.mark.parametrize("norm", ["bn", "task-bn"])
+def test_batched_forward_equals_a_loop_over_tasks(assignment, norm):
+    torch.manual_seed(0)
+    layers = backbone_layers("dkl-convnet", (16, 16, 1))
+    net = BankedNet(layers, [10, 26, 10], [3, 3, 3, 3], norm=norm)
+    ref = copy.deepcopy(net)
+    a, tasks = torch.tensor(assignment), torch.arange(3)
+    x = torch.rand(3, 8, 1, 16, 16)
+    for _ in range(2):  # twice, so the running moments diverge if updated differently
+        out, out_ref = net(x, a, tasks), ref.forward_loop(x, a, tasks)
+    finite = torch.isfinite(out_ref)
+    assert torch.equal(torch.isfinite(out), finite)
+    torch.testing.assert_close(out[finite], out_ref[finite])
+    out[finite].pow(2).sum().backward()
+    out_ref[finite].pow(2).sum().backward()
+    for (name, p), q in zip(net.named_parameters(), ref.parameters()):
+        scale = float(q.grad.abs().max()) + 1e-12  # summation order differs: compare relative to scale
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-5 * scale, msg=name)
+    for b, c in zip(net.buffers(), ref.buffers()):
+        torch.testing.assert_close(b, c)
+    net.eval()
+    ref.eval()
+    torch.testing.assert_close(net(x, a, tasks)[finite], ref.forward_loop(x, a, tasks)[finite])

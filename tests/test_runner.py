@@ -1,0 +1,103 @@
+"""Jobs: deterministic, resumable, NaN-safe, skipped when their record is current."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from sharebench.benchmarks.config import resolve_experiment
+from sharebench.benchmarks.runner import (
+    Job,
+    NonFiniteLossError,
+    checkpoint_path,
+    is_done,
+    record_path,
+    run_job,
+    run_jobs,
+)
+from sharebench.datasets import build_suite
+from sharebench.datasets.suites import save_suite
+from sharebench.methods.hard_sharing import Isolated
+
+
+def tiny_experiment(methods=None, iterations=20):
+    save_suite(build_suite("embedded"))
+    raw = {"suite": "embedded", "backbone": "dkl-convnet", "reference": "isolated",
+           "methods": methods or {"isolated": {}, "shareall": {}},
+           "profiles": {"quick": {"iterations": iterations, "eval_interval": 5, "seeds": 2}}}
+    return resolve_experiment("tiny", raw, "quick", {})
+
+
+def strip(record: dict) -> dict:
+    volatile = {"wall_time_s", "finished_at", "resumed_from"}
+    return {k: v for k, v in record.items() if k not in volatile}
+
+
+def test_record_has_what_the_analysis_needs():
+    rec = run_job(Job(tiny_experiment(), "isolated", 0), progress=False)
+    for key in ("experiment", "method", "seed", "metrics", "curves", "config", "versions", "device", "wall_time_s"):
+        assert key in rec
+    assert set(rec["metrics"]["per_task"]) == {"plain", "inverted", "rotated", "thick", "noisy-parity"}
+    assert rec["curves"]["iteration"] == [0, 5, 10, 15, 20]
+    assert rec["metrics"]["accuracy"] == rec["curves"]["accuracy"][-1]
+    on_disk = json.loads(record_path(tiny_experiment(), "isolated", 0).read_text())
+    assert on_disk["config_hash"] == rec["config_hash"]
+
+
+def test_same_seed_same_record_and_other_seed_differs():
+    exp = tiny_experiment()
+    a = run_job(Job(exp, "shareall", 0), progress=False)
+    record_path(exp, "shareall", 0).unlink()
+    b = run_job(Job(exp, "shareall", 0), progress=False)
+    assert strip(a) == strip(b)
+    c = run_job(Job(exp, "shareall", 1), progress=False)
+    assert c["curves"]["accuracy"] != a["curves"]["accuracy"]
+
+
+def test_resume_after_interruption_gives_the_uninterrupted_record():
+    exp = tiny_experiment()
+    full = run_job(Job(exp, "isolated", 0), progress=False)
+    record_path(exp, "isolated", 0).unlink()
+    with pytest.raises(KeyboardInterrupt):
+        run_job(Job(exp, "isolated", 0), progress=False, stop_after=10)
+    assert not record_path(exp, "isolated", 0).exists()
+    resumed = run_job(Job(exp, "isolated", 0), progress=False)
+    assert resumed["resumed_from"] == 10
+    assert strip(resumed) == strip(full)
+    assert not checkpoint_path(full["config_hash"]).exists()  # cleaned up once the record is written
+
+
+def test_nan_loss_stops_with_the_iteration(monkeypatch):
+    exp = tiny_experiment()
+    original = Isolated.update
+
+    def poisoned(self, x, y, iteration):
+        out = original(self, x, y, iteration)
+        return {**out, "loss": math.nan} if iteration == 7 else out
+
+    monkeypatch.setattr(Isolated, "update", poisoned)
+    with pytest.raises(NonFiniteLossError, match="iteration 8"):
+        run_job(Job(exp, "isolated", 0), progress=False)
+    assert not record_path(exp, "isolated", 0).exists()
+    assert run_jobs([Job(exp, "isolated", 0)]) != []  # reported as a failure, nothing written
+
+
+def test_changing_one_method_retrains_only_that_method():
+    exp = tiny_experiment(iterations=10)
+    jobs = [Job(exp, m, s) for m in exp.methods for s in exp.seeds]
+    assert run_jobs(jobs) == []
+    assert all(is_done(j) for j in jobs)
+    changed = tiny_experiment({"isolated": {}, "shareall": {"lr": 0.002}}, iterations=10)
+    new_jobs = [Job(changed, m, s) for m in changed.methods for s in changed.seeds]
+    assert [j.method for j in new_jobs if not is_done(j)] == ["shareall", "shareall"]
+
+
+def test_parallel_jobs_write_the_same_records_as_serial():
+    exp = tiny_experiment(iterations=10)
+    serial = run_job(Job(exp, "isolated", 1), progress=False)
+    record_path(exp, "isolated", 1).unlink()
+    assert run_jobs([Job(exp, "isolated", 1), Job(exp, "shareall", 1)], n_parallel=2) == []
+    parallel = json.loads(record_path(exp, "isolated", 1).read_text())
+    assert strip(parallel) == strip(serial)
