@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from sharebench.datasets.suites import suite_names
 from sharebench.methods import get_method
 from sharebench.methods.networks import BACKBONES

@@ -25,13 +25,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
-
 from sharebench.benchmarks.config import Experiment, config_hash
 from sharebench.benchmarks.sampling import MultitaskSampler, stack_batch
 from sharebench.datasets.fetch import data_root
 from sharebench.datasets.suites import Suite, load_suite, read_suite_meta
 from sharebench.methods import Method, TaskSpec, create_method
+from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,6 @@ def seed_everything(seed: int) -> None:
 def versions() -> dict[str, str]:
     import scipy
     import sklearn
-
     from sharebench.benchmarks import __version__
 
     return {"sharebench": __version__, "python": platform.python_version(), "torch": torch.__version__,

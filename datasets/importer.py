@@ -23,7 +23,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from sharebench.datasets.errors import ChecksumError, DataError
 from sharebench.datasets.fetch import atomic_copy, data_root, md5sum, safe_extract
 from sharebench.datasets.parsers import parse_npz, read_omniglot_folder

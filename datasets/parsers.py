@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
 from sharebench.datasets.errors import DataError
 
 Arrays = dict[str, np.ndarray]

@@ -100,6 +100,8 @@ class BankedBatchNorm(nn.Module):
     as the loop would.
     """
 
+    max_views = 8  # up to this many tasks per call, CPU uses per-task calls (measured faster)
+
     def __init__(self, num_rows: int, channels: int, momentum: float = 0.1, eps: float = 1e-5):
         super().__init__()
         self.momentum, self.eps = momentum, eps
@@ -117,6 +119,10 @@ class BankedBatchNorm(nn.Module):
         update a loop of per-task forward passes would have made when tasks share a row.
         """
         T, B, C = x.shape[:3]
+        if T == 1:  # one task: plain batch norm on its samples, no layout change needed
+            return self._single(x[0], int(rows[0])).unsqueeze(0)
+        if not x.is_cuda and T <= self.max_views:  # CPU: per-task calls on views beat a transpose
+            return torch.stack([self._single(x[t], r) for t, r in enumerate(rows.tolist())])
         xb = x.transpose(0, 1).reshape(B, T * C, *x.shape[3:])
         weight, bias = self.weight[rows].reshape(-1), self.bias[rows].reshape(-1)
         if self.training:
@@ -134,6 +140,35 @@ class BankedBatchNorm(nn.Module):
             out = F.batch_norm(xb, self.running_mean[rows].reshape(-1), self.running_var[rows].reshape(-1),
                                weight, bias, False, 0.0, self.eps)
         return out.reshape(B, T, C, *x.shape[3:]).transpose(0, 1)
+
+
+    def _single(self, x: Tensor, row: int) -> Tensor:
+        if not self.training:
+            return F.batch_norm(x, self.running_mean[row], self.running_var[row], self.weight[row],
+                                self.bias[row], False, 0.0, self.eps)
+        mean, var = self.running_mean[row].clone(), self.running_var[row].clone()
+        out = F.batch_norm(x, mean, var, self.weight[row], self.bias[row], True, self.momentum, self.eps)
+        with torch.no_grad():
+            self.running_mean[row] = mean
+            self.running_var[row] = var
+        return out
+
+
+def slot_groups(slots: Tensor) -> tuple[list[tuple[int, slice | Tensor]], bool]:
+    """Tasks grouped by slot, in order of first use: a slice where the group is a contiguous run
+    of tasks (a view, no copy), else an index tensor; and whether the groups are already in task
+    order (then re-assembling is a plain concatenation)."""
+    members: dict[int, list[int]] = {}
+    for task, slot in enumerate(slots.tolist()):
+        members.setdefault(slot, []).append(task)
+    groups: list[tuple[int, slice | Tensor]] = []
+    order: list[int] = []
+    for slot, idx in members.items():
+        contiguous = idx == list(range(idx[0], idx[-1] + 1))
+        groups.append((slot, slice(idx[0], idx[-1] + 1) if contiguous
+                       else torch.tensor(idx, device=slots.device)))
+        order += idx
+    return groups, order == sorted(order)
 
 
 class HeadBank(nn.Module):

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from sharebench.methods.banks import BankedBatchNorm, BankedConv2d, BankedLinear, HeadBank, slot_groups
 from torch import Tensor, nn
-
-from sharebench.methods.banks import BankedBatchNorm, BankedConv2d, BankedLinear, HeadBank
 
 NORMS = ("bn", "task-bn", "none")  # bn: per slot; task-bn: per task (domain-specific scale + moments)
 
@@ -91,23 +90,41 @@ class BankedNet(nn.Module):
     def forward(self, x: Tensor, assignment: Tensor, tasks: Tensor) -> Tensor:
         """x [T', B, C, H, W] for the tasks `tasks` [T'] -> logits [T', B, max classes] (padding = -inf).
 
-        `assignment` is the full [T, L] table; rows are picked by `tasks`.
+        `assignment` is the full [T, L] table; rows are picked by `tasks`. Dense layers run as one
+        bmm over all tasks. A convolutional layer runs once per distinct slot (conv, norm, ReLU and
+        pooling on the concatenated samples of the tasks using it); on CUDA, as one grouped
+        convolution over all tasks.
         """
         h = x
-        for spec, layer, norm, slots in zip(self.specs, self.layers, self.norms, assignment[tasks].T):
-            if spec.kind == "dense" and h.ndim > 3:
-                h = h.flatten(2)
-            h = layer(h, slots)
-            if isinstance(norm, BankedBatchNorm):
-                h = norm(h, self._norm_rows(slots, tasks))
-            h = F.relu(h)
-            if spec.pool:
-                T, B = h.shape[:2]
-                h = F.max_pool2d(h.flatten(0, 1), 2)
-                h = h.reshape(T, B, *h.shape[1:])
+        for layer_index, spec in enumerate(self.specs):
+            slots = assignment[tasks, layer_index]
+            if spec.kind == "dense":
+                h = self._unit(layer_index, h.flatten(2) if h.ndim > 3 else h, slots, tasks)
+            elif h.is_cuda:
+                h = self._unit(layer_index, h, slots, tasks)
+            else:
+                groups, in_order = slot_groups(slots)
+                outs = [self._unit(layer_index, h[sel], slots[sel], tasks[sel]) for _, sel in groups]
+                h = torch.cat(outs) if len(outs) > 1 else outs[0]
+                if not in_order:
+                    order = torch.cat([torch.arange(len(tasks))[sel] for _, sel in groups])
+                    h = h.index_select(0, torch.argsort(order).to(h.device))
         if h.ndim > 3:
             h = h.flatten(2)
         return self.head(h, tasks)
+
+    def _unit(self, layer_index: int, h: Tensor, slots: Tensor, tasks: Tensor) -> Tensor:
+        """Layer -> norm -> ReLU -> pool for the tasks in h [n, B, ...]."""
+        spec, norm = self.specs[layer_index], self.norms[layer_index]
+        h = self.layers[layer_index](h, slots)
+        if isinstance(norm, BankedBatchNorm):
+            h = norm(h, self._norm_rows(slots, tasks))
+        h = F.relu(h)
+        if spec.pool:
+            n, B = h.shape[:2]
+            h = F.max_pool2d(h.flatten(0, 1), 2)
+            h = h.reshape(n, B, *h.shape[1:])
+        return h
 
     def forward_loop(self, x: Tensor, assignment: Tensor, tasks: Tensor) -> Tensor:
         """The straightforward reference: one forward pass per task, as a Python loop.

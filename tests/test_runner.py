@@ -6,7 +6,6 @@ import json
 import math
 
 import pytest
-
 from sharebench.benchmarks.config import resolve_experiment
 from sharebench.benchmarks.runner import (
     Job,

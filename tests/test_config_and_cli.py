@@ -1,0 +1,75 @@
+"""params.yaml validation and the command line: clear errors, every subcommand has --help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from sharebench.benchmarks.cli import main
+from sharebench.benchmarks.config import ConfigError, experiments, load_params
+
+from tests.conftest import REPO
+
+
+def params_with(**experiment_overrides) -> dict:
+    params = load_params(REPO / "params.yaml")
+    params["experiments"]["baselines-digits"].update(experiment_overrides)
+    return params
+
+
+def test_repository_params_resolve_for_every_profile():
+    params = load_params(REPO / "params.yaml")
+    for profile in ("quick", "small", "paper"):
+        active, skipped = experiments(params, profile)
+        assert active, profile
+        for exp in active:
+            assert exp.reference in exp.methods and exp.seeds
+    quick, skipped = experiments(params, "quick")
+    assert [e.name for e in quick] == ["baselines-digits"] and skipped == ["baselines-mnist"]
+    assert len(quick[0].seeds) == 5
+    assert len(experiments(params, "paper")[0][0].seeds) == 10
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"methods": {"isolated": {}, "nope": {}}}, "unknown method 'nope'"),
+    ({"suite": "imagenet"}, "unknown suite"),
+    ({"backbone": "vgg"}, "unknown backbone"),
+    ({"reference": "shareall-typo"}, "reference"),
+    ({"seeds": 0}, "seeds"),
+    ({"iterations": -3}, "iterations"),
+    ({"colour": "blue"}, "unknown key"),
+    ({"comparisons": [{"a": "isolated", "b": "shareall", "alternative": "smaller"}]}, "comparisons"),
+])
+def test_bad_params_are_named(change, message):
+    params = params_with(**change)
+    if "iterations" in change or "seeds" in change:
+        params["experiments"]["baselines-digits"]["profiles"]["quick"].update(change)
+    with pytest.raises(ConfigError, match=message):
+        experiments(params, "quick")
+
+
+def test_unknown_profile():
+    with pytest.raises(ConfigError, match="unknown profile"):
+        experiments(load_params(REPO / "params.yaml"), "huge")
+
+
+@pytest.mark.parametrize("command", ["prepare", "train", "analyze", "report", "import", "list"])
+def test_every_subcommand_has_help(command):
+    out = subprocess.run([sys.executable, "-m", "sharebench.benchmarks.cli", command, "--help"],
+                         capture_output=True, text=True, check=True)
+    assert "usage: sharebench " + command in out.stdout
+
+
+def test_cli_errors_are_clear_and_exit_2(tmp_path: Path, capsys):
+    params = load_params(REPO / "params.yaml")
+    params["experiments"]["baselines-digits"]["methods"]["bogus"] = {}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    assert main(["train", "--params", str(path)]) == 2
+    assert "unknown method 'bogus'" in capsys.readouterr().err
+    assert main(["import", "nosuchsource", str(tmp_path)]) == 2
+    assert "unknown source" in capsys.readouterr().err
+    assert main(["train", "--params", str(tmp_path / "missing.yaml")]) == 2
