@@ -107,7 +107,7 @@ def mann_whitney_tests(exp: Experiment, runs: pd.DataFrame) -> pd.DataFrame:
         rows.append(row)
     df = pd.DataFrame(rows, columns=["experiment", "metric", "method_a", "method_b", "alternative", "U", "p",
                                      "p_holm", "n_a", "n_b", "p_min", "underpowered", "effect"])
-    for metric, idx in df.groupby("metric").groups.items():
+    for _metric, idx in df.groupby("metric").groups.items():
         valid = [i for i in idx if not math.isnan(df.at[i, "p"])]
         for i, adj in zip(valid, holm([df.at[i, "p"] for i in valid])):
             df.at[i, "p_holm"] = adj

@@ -155,9 +155,9 @@ def _train_test(source: str, train_per_task: int | None, split_seed: int, offlin
     except MissingDataError as err:
         if not allow_test_fallback:
             raise
-        first = str(err).splitlines()[0]
+        missing = ", ".join(line.split()[0] for line in str(err).splitlines()[1:] if "md5" in line)
         chosen, rest = stratified_subset(test["y"], train_per_task, split_seed)
-        notes.append(f"{source}: train split unavailable ({first}); {len(chosen)} training images drawn "
+        notes.append(f"{source}: official train files unavailable ({missing}); {len(chosen)} training images drawn "
                      f"(stratified, seed {split_seed}) from the official test split, the other {len(rest)} "
                      "are the test set")
         provenance.append(Provenance(source, "train", "test-split", p_test.checksum_verified,

@@ -132,7 +132,7 @@ class BankedNet(nn.Module):
         Used to check that `forward` computes the same thing and to benchmark the batching.
         """
         outs = []
-        for i, t in enumerate(tasks.tolist()):
+        for i in range(len(tasks)):
             outs.append(self.forward(x[i:i + 1], assignment, tasks[i:i + 1]))
         return torch.cat(outs)
 
