@@ -79,7 +79,8 @@ def write_status(exps: list[Experiment], skipped: list[str], profile: str) -> No
     """results/runs/<experiment>/status.json: what the active profile asks of each experiment."""
     import json
 
-    from sharebench.benchmarks.runner import atomic_write_text, results_root
+    from sharebench.benchmarks.runner import results_root
+    from sharebench.datasets.atomic import atomic_write_text
 
     for e in exps:
         atomic_write_text(results_root() / "runs" / e.name / "status.json", json.dumps(

@@ -15,7 +15,6 @@ import os
 import platform
 import random
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 from sharebench.benchmarks.config import Experiment, config_hash
 from sharebench.benchmarks.sampling import MultitaskSampler, stack_batch
+from sharebench.datasets.atomic import atomic_write, atomic_write_text
 from sharebench.datasets.fetch import data_root
 from sharebench.datasets.suites import Suite, load_suite, read_suite_meta
 from sharebench.methods import Method, TaskSpec, create_method
@@ -62,28 +62,8 @@ def checkpoint_path(job_hash: str) -> Path:
     return data_root() / "checkpoints" / f"{job_hash}.pt"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def resolve_device(device: str) -> torch.device:

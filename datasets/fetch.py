@@ -22,6 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from sharebench.datasets.atomic import atomic_write
 from sharebench.datasets.errors import ChecksumError, MissingDataError, UnsafeArchiveError
 from sharebench.datasets.sources import Source, SourceFile
 from tqdm import tqdm
@@ -43,15 +44,7 @@ def md5sum(path: Path, chunk: int = 1 << 20) -> str:
 
 def atomic_copy(src: Path, dst: Path) -> None:
     """Copy so that `dst` either does not exist or is complete (never half-written)."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
 @dataclass
@@ -63,20 +56,15 @@ class FetchedFile:
 
 
 def _download(url: str, dst: Path, timeout: float = 30.0) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.")
-    os.close(fd)
-    try:
+    def write(tmp: str) -> None:
         with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as out:
             total = int(resp.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=dst.name, leave=False) as bar:
                 while block := resp.read(1 << 20):
                     out.write(block)
                     bar.update(len(block))
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    atomic_write(dst, write)
 
 
 def _verify_into_cache(candidate: Path, spec: SourceFile, cached: Path) -> None:

@@ -17,12 +17,12 @@ import gzip
 import hashlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from sharebench.datasets.atomic import atomic_write, atomic_write_text
 from sharebench.datasets.errors import ChecksumError, DataError
 from sharebench.datasets.fetch import atomic_copy, data_root, md5sum, safe_extract
 from sharebench.datasets.parsers import parse_npz, read_omniglot_folder
@@ -51,21 +51,11 @@ def _record(source: Source, origin: Path, entries: dict[str, dict]) -> None:
     stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     for name, entry in entries.items():
         prov["files"][name] = {**entry, "imported_from": str(origin.resolve()), "imported_at": stamp}
-    tmp = prov_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(prov, indent=2))
-    os.replace(tmp, prov_path)
+    atomic_write_text(prov_path, json.dumps(prov, indent=2))
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: np.savez(tmp, **arrays))
 
 
 def omniglot_fingerprint(folder: Path) -> str:

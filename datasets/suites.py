@@ -10,13 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sharebench.datasets.atomic import atomic_write, atomic_write_text
 from sharebench.datasets.errors import DataError, MissingDataError
 from sharebench.datasets.fetch import data_root
 from sharebench.datasets.load import Provenance, load_split
@@ -237,17 +236,8 @@ def save_suite(suite: Suite, folder: Path | None = None) -> str:
             "image_shape": list(suite.image_shape),
             "tasks": [{"name": t.name, "num_classes": t.num_classes, "n_train": len(t.y_train),
                        "n_test": len(t.y_test), "meta": t.meta} for t in suite.tasks]}
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{suite.name}.", suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, folder / f"{suite.name}.npz")
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    tmp_json = folder / f".{suite.name}.json.tmp"
-    tmp_json.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp_json, folder / f"{suite.name}.json")
+    atomic_write(folder / f"{suite.name}.npz", lambda tmp: np.savez(tmp, **arrays))
+    atomic_write_text(folder / f"{suite.name}.json", json.dumps(meta, indent=2))
     return digest
 
 

@@ -1,0 +1,82 @@
+"""The whole pipeline through DVC on a reduced quick profile, in a scratch copy of the project."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def reduced_params() -> dict:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    exp = params["experiments"]["baselines-digits"]
+    exp["methods"] = {"isolated": {}, "shareall": {}, "finetune": {"pretrain_fraction": 0.5}}
+    exp["profiles"]["quick"] = {"iterations": 20, "eval_interval": 10, "seeds": 2}
+    params["train_jobs"] = 1
+    return params
+
+
+def run(cmd: list[str], cwd: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREBENCH_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["SHAREBENCH_OFFLINE"] = "1"
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    root.mkdir()
+    for folder in ("datasets", "methods", "benchmarks"):
+        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    (root / "params.yaml").write_text(yaml.safe_dump(reduced_params(), sort_keys=False))
+    run(["dvc", "init", "--no-scm", "-q"], root)
+    run(["dvc", "config", "core.analytics", "false"], root)
+    return root
+
+
+def test_dvc_repro_end_to_end(project: Path):
+    run(["dvc", "repro"], project)
+    index = (project / "report" / "index.md").read_text()
+    for method in ("isolated", "shareall", "finetune"):
+        assert f"| {method}" in index
+    assert "baselines-mnist" in index  # listed as not run in this profile
+    assert (project / "report" / "figures" / "baselines-digits.png").stat().st_size > 1000
+    assert (project / "report" / "index.html").exists()
+    summary = pd.read_csv(project / "results" / "summary.csv")
+    acc = summary[summary.metric == "accuracy"]
+    assert sorted(acc.method) == ["finetune", "isolated", "shareall"] and set(acc.n) == {2}
+    tests = pd.read_csv(project / "results" / "tests.csv")
+    assert set(tests.method_b) == {"isolated"} and tests.underpowered.all()  # 2 vs 2 can never reach 0.05
+    metrics = json.loads(run(["dvc", "metrics", "show", "--json"], project))
+    assert "baselines-digits" in json.dumps(metrics)
+    run(["dvc", "plots", "show", "-o", "plots-html"], project)
+    assert (project / "plots-html" / "index.html").exists()
+
+    # changing one method's settings retrains that method only
+    records = project / "results" / "runs" / "baselines-digits" / "quick"
+    before = {p.relative_to(records): json.loads(p.read_text())["finished_at"] for p in records.rglob("*.json")}
+    params = reduced_params()
+    params["experiments"]["baselines-digits"]["methods"]["shareall"] = {"lr": 0.002}
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = run(["dvc", "repro"], project)
+    assert "4 already done, 2 to run" in out
+    after = {p.relative_to(records): json.loads(p.read_text()) for p in records.rglob("*.json")}
+    for path, finished in before.items():
+        changed = after[path]["finished_at"] != finished
+        assert changed == (path.parts[0] == "shareall"), path
+    assert after[Path("shareall/seed-0.json")]["hparams_resolved"]["lr"] == 0.002
