@@ -60,8 +60,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from sharebench.benchmarks.runner import Job, run_jobs
 
     _, profile, exps, skipped = _load(args)
-    jobs = [Job(e, m, s) for e in exps for m in e.methods for s in e.seeds
-            if (not args.method or m in args.method) and (args.seeds is None or s < args.seeds)]
+    jobs = [Job(e, m, s) for e in exps for m in e.methods for s in e.seeds[: args.seeds]
+            if not args.method or m in args.method]
     if args.method:
         unknown = set(args.method) - {m for e in exps for m in e.methods}
         if unknown:

@@ -46,13 +46,15 @@ class BankedConv2d(nn.Module):
         """One task's samples [B, C, H, W] through one slot: the reference a loop would use."""
         return F.conv2d(x, self.weight[slot], None if self.bias is None else self.bias[slot], padding=self.padding)
 
-    def forward(self, x: Tensor, slots: Tensor) -> Tensor:
+    def forward(self, x: Tensor, slots: Tensor, grouped: bool | None = None) -> Tensor:
+        """x [T, B, C, H, W]; `grouped` forces (True) or forbids (False) one grouped convolution
+        over all tasks; None chooses it on CUDA only."""
         T, B = x.shape[:2]
         unique = torch.unique(slots)
         if unique.numel() == 1:  # every task on one slot: one convolution over all samples
             out = self.forward_single(x.reshape(T * B, *x.shape[2:]), int(unique[0]))
             return out.reshape(T, B, *out.shape[1:])
-        if x.is_cuda:  # grouped convolution with the gathered weights
+        if x.is_cuda if grouped is None else grouped:  # grouped convolution with the gathered weights
             w = self.weight[slots].reshape(-1, *self.weight.shape[2:])
             b = None if self.bias is None else self.bias[slots].reshape(-1)
             xg = x.permute(1, 0, 2, 3, 4).reshape(B, -1, *x.shape[3:])

@@ -60,6 +60,10 @@ def backbone_layers(name: str, input_shape: tuple[int, int, int], **options) -> 
 
 
 class BankedNet(nn.Module):
+    # "auto": per distinct slot on CPU, one grouped convolution on CUDA; "grouped" / "per-slot" force
+    # one (tests/test_benchmark_batching.py compares them).
+    conv_strategy = "auto"
+
     def __init__(self, layers: list[LayerSpec], num_classes: list[int], slots_per_layer: list[int],
                  norm: str = "bn"):
         super().__init__()
@@ -100,8 +104,8 @@ class BankedNet(nn.Module):
             slots = assignment[tasks, layer_index]
             if spec.kind == "dense":
                 h = self._unit(layer_index, h.flatten(2) if h.ndim > 3 else h, slots, tasks)
-            elif h.is_cuda:
-                h = self._unit(layer_index, h, slots, tasks)
+            elif self.conv_strategy == "grouped" or (self.conv_strategy == "auto" and h.is_cuda):
+                h = self._unit(layer_index, h, slots, tasks, grouped=True)
             else:
                 groups, in_order = slot_groups(slots)
                 outs = [self._unit(layer_index, h[sel], slots[sel], tasks[sel]) for _, sel in groups]
@@ -113,10 +117,11 @@ class BankedNet(nn.Module):
             h = h.flatten(2)
         return self.head(h, tasks)
 
-    def _unit(self, layer_index: int, h: Tensor, slots: Tensor, tasks: Tensor) -> Tensor:
+    def _unit(self, layer_index: int, h: Tensor, slots: Tensor, tasks: Tensor, grouped: bool = False) -> Tensor:
         """Layer -> norm -> ReLU -> pool for the tasks in h [n, B, ...]."""
         spec, norm = self.specs[layer_index], self.norms[layer_index]
-        h = self.layers[layer_index](h, slots)
+        layer = self.layers[layer_index]
+        h = layer(h, slots, grouped=grouped) if isinstance(layer, BankedConv2d) else layer(h, slots)
         if isinstance(norm, BankedBatchNorm):
             h = norm(h, self._norm_rows(slots, tasks))
         h = F.relu(h)

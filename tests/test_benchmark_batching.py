@@ -2,8 +2,10 @@
 
     pytest tests/test_benchmark_batching.py --benchmark-enable --benchmark-group-by=param:case
 
-Both variants compute the same thing (tests/test_methods.py checks it); the benchmark groups show
-the ratio. The suite runs with benchmarks disabled (each step runs once, so it is still exercised).
+"batched" is what runs on CPU (one convolution per distinct slot, one bmm per dense layer);
+"grouped" forces one grouped convolution over all tasks (the CUDA path); "loop" is one forward pass
+per task. All compute the same thing (tests/test_methods.py checks it); each group shows the ratios.
+The suite runs with benchmarks disabled (each step runs once, so it is still exercised).
 """
 
 from __future__ import annotations
@@ -23,15 +25,16 @@ CASES = {  # name -> (tasks, image size, assignment builder)
 }
 
 
-def make_step(case: str, batched: bool):
+def make_step(case: str, mode: str):
     torch.manual_seed(0)
     torch.set_num_threads(1)
     T, size, build = CASES[case]
     layers = backbone_layers("dkl-convnet", (size, size, 1))
     net = BankedNet(layers, [10] * T, [T] * len(layers))
+    net.conv_strategy = "grouped" if mode == "grouped" else "per-slot"
     assignment, tasks = build(T, len(layers)), torch.arange(T)
     x, y = torch.rand(T, 16, 1, size, size), torch.randint(0, 10, (T, 16))
-    forward = net if batched else net.forward_loop
+    forward = net.forward_loop if mode == "loop" else net
 
     def step():
         net.zero_grad(set_to_none=True)
@@ -42,10 +45,10 @@ def make_step(case: str, batched: bool):
     return step
 
 
-@pytest.mark.parametrize("mode", ["batched", "loop"])
+@pytest.mark.parametrize("mode", ["batched", "grouped", "loop"])
 @pytest.mark.parametrize("case", list(CASES))
 def test_training_step(benchmark, case, mode):
-    step = make_step(case, mode == "batched")
+    step = make_step(case, mode)
     step()  # warm-up
     loss = benchmark(step)
     assert torch.isfinite(torch.tensor(loss))

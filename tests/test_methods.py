@@ -114,10 +114,12 @@ def test_hard_shared_prefix_on_the_dkl_convnet():
                                         [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]],
                                         [[0, 1, 2, 0], [0, 0, 1, 1], [2, 1, 0, 1]]])
 @pytest.mark.parametrize("norm", ["bn", "task-bn"])
-def test_batched_forward_equals_a_loop_over_tasks(assignment, norm):
+@pytest.mark.parametrize("strategy", ["auto", "grouped"])
+def test_batched_forward_equals_a_loop_over_tasks(assignment, norm, strategy):
     torch.manual_seed(0)
     layers = backbone_layers("dkl-convnet", (16, 16, 1))
     net = BankedNet(layers, [10, 26, 10], [3, 3, 3, 3], norm=norm)
+    net.conv_strategy = strategy
     ref = copy.deepcopy(net)
     a, tasks = torch.tensor(assignment), torch.arange(3)
     x = torch.rand(3, 8, 1, 16, 16)
