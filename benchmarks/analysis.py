@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
+
 from sharebench.benchmarks.config import Experiment, config_hash
 from sharebench.benchmarks.runner import record_path
 from sharebench.datasets.suites import read_suite_meta

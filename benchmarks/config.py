@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from sharebench.datasets.suites import suite_names
 from sharebench.methods import get_method
 from sharebench.methods.networks import BACKBONES

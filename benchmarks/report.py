@@ -12,11 +12,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from tabulate import tabulate  # noqa: E402
+
 from sharebench.benchmarks.analysis import ALPHA  # noqa: E402
 from sharebench.benchmarks.config import Experiment  # noqa: E402
 from sharebench.benchmarks.papers import reference_number  # noqa: E402
 from sharebench.datasets.suites import read_suite_meta  # noqa: E402
-from tabulate import tabulate  # noqa: E402
 
 
 def fmt_cell(summary: pd.DataFrame, exp: str, method: str, metric: str, scale: float = 100.0) -> str:

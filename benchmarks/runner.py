@@ -24,13 +24,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
+
 from sharebench.benchmarks.config import Experiment, config_hash
 from sharebench.benchmarks.sampling import MultitaskSampler, stack_batch
 from sharebench.datasets.atomic import atomic_write, atomic_write_text
 from sharebench.datasets.fetch import data_root
 from sharebench.datasets.suites import Suite, load_suite, read_suite_meta
 from sharebench.methods import Method, TaskSpec, create_method
-from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ def seed_everything(seed: int) -> None:
 def versions() -> dict[str, str]:
     import scipy
     import sklearn
+
     from sharebench.benchmarks import __version__
 
     return {"sharebench": __version__, "python": platform.python_version(), "torch": torch.__version__,

@@ -22,10 +22,11 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm import tqdm
+
 from sharebench.datasets.atomic import atomic_write
 from sharebench.datasets.errors import ChecksumError, MissingDataError, UnsafeArchiveError
 from sharebench.datasets.sources import Source, SourceFile
-from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 

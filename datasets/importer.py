@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
 from sharebench.datasets.atomic import atomic_write, atomic_write_text
 from sharebench.datasets.errors import ChecksumError, DataError
 from sharebench.datasets.fetch import atomic_copy, data_root, md5sum, safe_extract

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
 from sharebench.datasets.errors import MissingDataError
 from sharebench.datasets.fetch import fetch_split
 from sharebench.datasets.importer import imported_dir

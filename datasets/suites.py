@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sklearn.model_selection import train_test_split
+
 from sharebench.datasets.atomic import atomic_write, atomic_write_text
 from sharebench.datasets.errors import DataError, MissingDataError
 from sharebench.datasets.fetch import data_root
 from sharebench.datasets.load import Provenance, load_split
-from sklearn.model_selection import train_test_split
 
 log = logging.getLogger(__name__)
 

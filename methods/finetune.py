@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
+from torch import Tensor
+
 from sharebench.methods.hard_sharing import BankedMethod, _isolated
 from sharebench.methods.registry import register
-from torch import Tensor
 
 
 @register("finetune")

@@ -17,9 +17,10 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
+
 from sharebench.methods.networks import BankedNet, backbone_layers
 from sharebench.methods.registry import Method, register
-from torch import Tensor
 
 
 def multitask_loss(logits: Tensor, y: Tensor) -> Tensor:

@@ -19,10 +19,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
+from torch import Tensor
+
 from sharebench.methods.hard_sharing import BankedMethod, _isolated
 from sharebench.methods.networks import LayerSpec
 from sharebench.methods.registry import register
-from torch import Tensor
 
 
 def hard_shared_prefix(layers: list[LayerSpec], fraction: float) -> int:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from sharebench.methods.banks import BankedBatchNorm, BankedConv2d, BankedLinear, HeadBank, slot_groups
 from torch import Tensor, nn
+
+from sharebench.methods.banks import BankedBatchNorm, BankedConv2d, BankedLinear, HeadBank, slot_groups
 
 NORMS = ("bn", "task-bn", "none")  # bn: per slot; task-bn: per task (domain-specific scale + moments)
 

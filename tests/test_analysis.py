@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 import pytest
+
 from sharebench.benchmarks.analysis import holm, mann_whitney_tests, min_exact_p, summarize
 from sharebench.benchmarks.config import Comparison, Experiment
 

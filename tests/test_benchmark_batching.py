@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from sharebench.methods.hard_sharing import multitask_loss
 from sharebench.methods.networks import BankedNet, backbone_layers
 

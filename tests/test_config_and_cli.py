@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from sharebench.benchmarks.cli import main
 from sharebench.benchmarks.config import ConfigError, experiments, load_params
-
 from tests.conftest import REPO
 
 
@@ -73,3 +73,20 @@ def test_cli_errors_are_clear_and_exit_2(tmp_path: Path, capsys):
     assert main(["import", "nosuchsource", str(tmp_path)]) == 2
     assert "unknown source" in capsys.readouterr().err
     assert main(["train", "--params", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_prepare_with_corrupt_mirror_file_writes_no_suite(tmp_path: Path, monkeypatch, capsys):
+    """A checksum failure stops `prepare` with file + md5s, and leaves no processed output behind."""
+    import os
+
+    mirror = tmp_path / "mirror" / "mnist"
+    mirror.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz"):
+        (mirror / name).write_bytes(b"not the real file")
+    monkeypatch.setenv("SHAREBENCH_MIRROR", str(tmp_path / "mirror"))
+    assert main(["prepare", "--params", str(REPO / "params.yaml"), "--suite", "mnist-halves"]) == 2
+    err = capsys.readouterr().err
+    assert "checksum mismatch" in err and "f68b3c2dcbeaaa9fbdd348bbdeb94873" in err  # official train-images md5
+    processed = Path(os.environ["SHAREBENCH_DATA"]) / "processed"
+    assert not list(processed.glob("mnist-halves*")) if processed.exists() else True

@@ -12,11 +12,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from sharebench.datasets.errors import ChecksumError, MissingDataError, UnsafeArchiveError
 from sharebench.datasets.fetch import fetch_file, fetch_split, md5sum, safe_extract
 from sharebench.datasets.load import load_split
 from sharebench.datasets.sources import SOURCES, Source, SourceFile
-
 from tests.formats import write_mnist_like
 
 

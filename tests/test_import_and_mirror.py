@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from sharebench.datasets.errors import ChecksumError, DataError
 from sharebench.datasets.fetch import fetch_split
 from sharebench.datasets.importer import import_source
 from sharebench.datasets.load import load_split
 from sharebench.datasets.sources import get_source
-
 from tests.conftest import MIRROR, needs_mirror
 from tests.formats import write_omniglot_folder
 

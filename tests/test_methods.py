@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import torch
+
 from sharebench.methods import TaskSpec, create_method, method_names
 from sharebench.methods.l2 import hard_shared_prefix, pairwise_sq_distance
 from sharebench.methods.networks import BankedNet, backbone_layers

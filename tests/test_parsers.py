@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.io import savemat
+
 from sharebench.datasets.errors import DataError
 from sharebench.datasets.parsers import (
     parse_cifar,
@@ -16,7 +17,6 @@ from sharebench.datasets.parsers import (
     read_idx,
     read_omniglot_folder,
 )
-
 from tests.formats import (
     idx_bytes,
     write_cifar_tar,

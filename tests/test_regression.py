@@ -15,11 +15,11 @@ import os
 
 import pandas as pd
 import pytest
+
 from sharebench.benchmarks.analysis import analyze
 from sharebench.benchmarks.config import experiments, load_params
 from sharebench.benchmarks.runner import Job, run_jobs
 from sharebench.datasets.suites import build_suite, save_suite
-
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow

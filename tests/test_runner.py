@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+
 from sharebench.benchmarks.config import resolve_experiment
 from sharebench.benchmarks.runner import (
     Job,
@@ -16,8 +17,7 @@ from sharebench.benchmarks.runner import (
     run_job,
     run_jobs,
 )
-from sharebench.datasets import build_suite
-from sharebench.datasets.suites import save_suite
+from sharebench.datasets.suites import build_suite, save_suite
 from sharebench.methods.hard_sharing import Isolated
 
 

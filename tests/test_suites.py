@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sharebench.datasets import DataError, build_suite, load_suite
-from sharebench.datasets.suites import processed_dir, save_suite
 
+from sharebench.datasets.errors import DataError
+from sharebench.datasets.suites import build_suite, load_suite, processed_dir, save_suite
 from tests.conftest import MIRROR, needs_mirror
 
 
