@@ -86,10 +86,14 @@ def experiment_section(exp: Experiment, summary: pd.DataFrame, tests: pd.DataFra
              f"per step, evaluation every {exp.eval_interval}, seeds {exp.seeds[0]}..{exp.seeds[-1]}",
              f"- data checksum-verified: {verified}"]
     lines += [f"- note: {n}" for n in meta["notes"]]
+    per_task = [[method] + [fmt_cell(summary, exp.name, method, f"accuracy/{t['name']}") for t in meta["tasks"]]
+                for method in exp.methods]
     lines += ["", "Final test accuracy, mean ± std over seeds (n). p: exact two-sided Mann-Whitney U against "
               f"the reference, raw / Holm-adjusted within the experiment and metric; * p_holm < {ALPHA}; "
               "† n too small for the test ever to reach p < 0.05.", "",
               tabulate(rows, headers=headers, tablefmt="github"), "",
+              "Per task (test images: " + ", ".join(f"{t['name']} {t['n_test']}" for t in meta["tasks"]) + "):", "",
+              tabulate(per_task, headers=["method"] + [t["name"] for t in meta["tasks"]], tablefmt="github"), "",
               f"![test accuracy vs iterations](figures/{figure.name})", ""]
     return "\n".join(lines), rows
 
