@@ -63,6 +63,13 @@ def checkpoint_path(job_hash: str) -> Path:
     return data_root() / "checkpoints" / f"{job_hash}.pt"
 
 
+def store_path(job_hash: str) -> Path:
+    """Every finished record is also kept here, by configuration hash, outside DVC's outputs: when an
+    interrupted `dvc exp run` restarts, DVC restores the train stage's output folder from its cache
+    and drops records finished meanwhile; `train` then copies them back instead of retraining."""
+    return data_root() / "records" / f"{job_hash}.json"
+
+
 def atomic_torch_save(obj: Any, path: Path) -> None:
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
@@ -199,23 +206,30 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
         "wall_time_s": round(elapsed + time.perf_counter() - t0, 3), "resumed_from": resumed_from,
         "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    atomic_write_text(record_path(exp, job.method, job.seed), json.dumps(record, indent=1))
+    text = json.dumps(record, indent=1)
+    atomic_write_text(store_path(job_hash), text)
+    atomic_write_text(record_path(exp, job.method, job.seed), text)
     if ckpt.exists():
         ckpt.unlink()
     return record
 
 
 def is_done(job: Job) -> bool:
-    """A record exists for exactly this configuration."""
-    path = record_path(job.experiment, job.method, job.seed)
-    if not path.exists():
-        return False
-    try:
-        rec = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return False
+    """A record exists for exactly this configuration (restored from the record store if needed)."""
     cfg = job.experiment.job_config(job.method, job.seed, read_suite_meta(job.experiment.suite)["content_hash"])
-    return rec.get("config_hash") == config_hash(cfg)
+    job_hash = config_hash(cfg)
+    path = record_path(job.experiment, job.method, job.seed)
+    try:
+        if json.loads(path.read_text()).get("config_hash") == job_hash:
+            return True
+    except (FileNotFoundError, json.JSONDecodeError):
+        pass
+    stored = store_path(job_hash)
+    if stored.exists():
+        atomic_write_text(path, stored.read_text())
+        log.info("%s: record restored from %s", job.label, stored)
+        return True
+    return False
 
 
 def _worker(job: Job, device: str) -> str:

@@ -93,6 +93,20 @@ def test_changing_one_method_retrains_only_that_method():
     assert [j.method for j in new_jobs if not is_done(j)] == ["shareall", "shareall"]
 
 
+def test_finished_records_survive_their_output_folder_being_reset():
+    """What an interrupted `dvc exp run` does to the train stage's output on restart."""
+    import shutil
+
+    from sharebench.benchmarks.runner import results_root
+
+    exp = tiny_experiment(iterations=10)
+    job = Job(exp, "isolated", 0)
+    first = run_job(job, progress=False)
+    shutil.rmtree(results_root() / "runs")
+    assert is_done(job)  # restored from data/records, not retrained
+    assert json.loads(record_path(exp, "isolated", 0).read_text()) == first
+
+
 def test_parallel_jobs_write_the_same_records_as_serial():
     exp = tiny_experiment(iterations=10)
     serial = run_job(Job(exp, "isolated", 1), progress=False)
