@@ -147,5 +147,7 @@ def _write_html(path: Path, md_parts: list[str]) -> None:
         elif line:
             body.append(f"<p>{html.escape(line)}</p>")
     text = "\n".join(body)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    text = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", text)
     text = re.sub(r"((?:<tr>.*</tr>\n?)+)", r"<table border=1>\n\1</table>\n", text)
     path.write_text(f"<!doctype html><meta charset=utf-8><title>sharebench report</title>\n{text}\n")
