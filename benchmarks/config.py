@@ -15,10 +15,6 @@ from typing import Any
 
 import yaml
 
-from sharebench.datasets.suites import suite_names
-from sharebench.methods import get_method
-from sharebench.methods.networks import BACKBONES
-
 PROFILES = ("quick", "small", "paper")
 EXPERIMENT_KEYS = {"title", "benchmark", "suite", "backbone", "backbone_options", "methods", "iterations",
                    "eval_interval", "seeds", "batch_per_task", "reference", "comparisons", "profiles",
@@ -108,6 +104,11 @@ def _positive_int(value: Any, where: str) -> int:
 
 
 def resolve_experiment(name: str, raw: dict[str, Any], profile: str, params: dict[str, Any]) -> Experiment | None:
+    # imported here so that `sharebench --help` does not load torch
+    from sharebench.datasets.suites import suite_names
+    from sharebench.methods import get_method
+    from sharebench.methods.networks import BACKBONES
+
     where = f"experiments.{name}"
     unknown = set(raw) - EXPERIMENT_KEYS
     if unknown:
