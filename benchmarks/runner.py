@@ -178,9 +178,8 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
         x, y = stack_batch(data["x_train"], data["y_train"], sampler.next_indices())
         out = method.update(x, y, it)
         if not np.isfinite(out["loss"]) or not np.isfinite(out.get("penalty", 0.0)):
-            raise NonFiniteLossError(f"{job.label}: non-finite loss ({out}) at iteration {it + 1}; "
-                                     f"last checkpoint kept at {ckpt}" if ckpt.exists() else
-                                     f"{job.label}: non-finite loss ({out}) at iteration {it + 1}")
+            kept = f"; the last good checkpoint is kept at {ckpt}" if ckpt.exists() else ""
+            raise NonFiniteLossError(f"{job.label}: non-finite loss {out} at iteration {it + 1}{kept}")
         losses.append(out["loss"])
         done = it + 1
         if done % exp.eval_interval == 0 or done == exp.iterations:
@@ -191,9 +190,9 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
                 raise KeyboardInterrupt(f"stopped after iteration {done} (test hook)")
     bar.close()
 
-    final = evaluate(method, data, names) if curves["iteration"][-1] != exp.iterations else {
-        "accuracy": curves["accuracy"][-1], "accuracy_task_mean": curves["accuracy_task_mean"][-1],
-        "per_task": {n: curves["per_task"][n][-1] for n in names}}
+    # the last evaluation (always at the last iteration): no checkpoint is selected on the test set
+    final = {"accuracy": curves["accuracy"][-1], "accuracy_task_mean": curves["accuracy_task_mean"][-1],
+             "per_task": {n: curves["per_task"][n][-1] for n in names}}
     metrics = {**final, "error": 1.0 - final["accuracy"], "error_task_mean": 1.0 - final["accuracy_task_mean"]}
     record = {
         "experiment": exp.name, "method": job.method, "seed": job.seed, "profile": exp.profile,
