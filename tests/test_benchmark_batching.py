@@ -2,7 +2,7 @@
 
     pytest tests/test_benchmark_batching.py --benchmark-enable --benchmark-group-by=param:case
 
-"batched" is what runs on CPU (one convolution per distinct slot, one bmm per dense layer);
+"batched" forces one convolution per distinct slot (one bmm per dense layer);
 "grouped" forces one grouped convolution over all tasks (the CUDA path); "loop" is one forward pass
 per task. All compute the same thing (tests/test_methods.py checks it); each group shows the ratios.
 The suite runs with benchmarks disabled (each step runs once, so it is still exercised).
@@ -32,7 +32,7 @@ def make_step(case: str, mode: str):
     T, size, build = CASES[case]
     layers = backbone_layers("dkl-convnet", (size, size, 1))
     net = BankedNet(layers, [10] * T, [T] * len(layers))
-    net.conv_strategy = "grouped" if mode == "grouped" else "per-slot"
+    net.conv_strategy = "grouped" if mode == "grouped" else "per-slot"  # "auto" picks between these
     assignment, tasks = build(T, len(layers)), torch.arange(T)
     x, y = torch.rand(T, 16, 1, size, size), torch.randint(0, 10, (T, 16))
     forward = net.forward_loop if mode == "loop" else net

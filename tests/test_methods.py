@@ -139,3 +139,17 @@ def test_batched_forward_equals_a_loop_over_tasks(assignment, norm, strategy):
     net.eval()
     ref.eval()
     torch.testing.assert_close(net(x, a, tasks)[finite], ref.forward_loop(x, a, tasks)[finite])
+
+
+def test_auto_strategy_with_many_distinct_slots_equals_the_loop():
+    """12 distinct slots: `auto` takes the grouped convolution on CPU too; same result as a loop."""
+    torch.manual_seed(0)
+    T = 12
+    net = BankedNet(backbone_layers("dkl-convnet", (8, 8, 1)), [3] * T, [T] * 4)
+    ref = copy.deepcopy(net)
+    a, tasks = torch.arange(T)[:, None].repeat(1, 4), torch.arange(T)
+    x = torch.rand(T, 4, 1, 8, 8)
+    out, out_ref = net(x, a, tasks), ref.forward_loop(x, a, tasks)
+    torch.testing.assert_close(out, out_ref)
+    for b, c in zip(net.buffers(), ref.buffers()):
+        torch.testing.assert_close(b, c)
