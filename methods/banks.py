@@ -9,9 +9,8 @@ samples meet exactly the weights its slot holds, and batch-norm statistics are c
 
 How the work is batched (measured, see tests/test_benchmark_batching.py):
 - dense layers: one `bmm` over all tasks with the gathered weights `weight[slots]`;
-- convolutions: all tasks on one slot run as one convolution over their concatenated samples; on
-  CUDA, several distinct slots run as one grouped convolution (on CPU a grouped convolution is
-  slower than a short loop over the distinct slots, so the loop is kept there).
+- convolutions: all tasks on one slot run as one convolution over their concatenated samples;
+  many distinct slots run as one grouped convolution (BankedNet.conv_strategy says when).
 """
 
 from __future__ import annotations
@@ -46,29 +45,19 @@ class BankedConv2d(nn.Module):
         """One task's samples [B, C, H, W] through one slot: the reference a loop would use."""
         return F.conv2d(x, self.weight[slot], None if self.bias is None else self.bias[slot], padding=self.padding)
 
-    def forward(self, x: Tensor, slots: Tensor, grouped: bool | None = None) -> Tensor:
-        """x [T, B, C, H, W]; `grouped` forces (True) or forbids (False) one grouped convolution
-        over all tasks; None chooses it on CUDA only."""
+    def forward(self, x: Tensor, slots: Tensor) -> Tensor:
+        """x [T, B, C, H, W]: one convolution over all samples when every task uses one slot, else one
+        grouped convolution with the gathered weights (BankedNet decides when that pays off)."""
         T, B = x.shape[:2]
         unique = torch.unique(slots)
-        if unique.numel() == 1:  # every task on one slot: one convolution over all samples
+        if unique.numel() == 1:
             out = self.forward_single(x.reshape(T * B, *x.shape[2:]), int(unique[0]))
             return out.reshape(T, B, *out.shape[1:])
-        if x.is_cuda if grouped is None else grouped:  # grouped convolution with the gathered weights
-            w = self.weight[slots].reshape(-1, *self.weight.shape[2:])
-            b = None if self.bias is None else self.bias[slots].reshape(-1)
-            xg = x.permute(1, 0, 2, 3, 4).reshape(B, -1, *x.shape[3:])
-            out = F.conv2d(xg, w, b, padding=self.padding, groups=T)
-            return out.reshape(B, T, -1, *out.shape[2:]).permute(1, 0, 2, 3, 4)
-        outs, order = [], []
-        for s in unique.tolist():  # CPU: one convolution per distinct slot
-            idx = (slots == s).nonzero().flatten()
-            xs = x.index_select(0, idx)
-            o = self.forward_single(xs.reshape(-1, *x.shape[2:]), s)
-            outs.append(o.reshape(len(idx), B, *o.shape[1:]))
-            order.append(idx)
-        inverse = torch.argsort(torch.cat(order))
-        return torch.cat(outs).index_select(0, inverse)
+        w = self.weight[slots].reshape(-1, *self.weight.shape[2:])
+        b = None if self.bias is None else self.bias[slots].reshape(-1)
+        xg = x.permute(1, 0, 2, 3, 4).reshape(B, -1, *x.shape[3:])
+        out = F.conv2d(xg, w, b, padding=self.padding, groups=T)
+        return out.reshape(B, T, -1, *out.shape[2:]).permute(1, 0, 2, 3, 4)
 
 
 class BankedLinear(nn.Module):

@@ -110,7 +110,7 @@ class BankedNet(nn.Module):
                 h = self._unit(layer_index, h.flatten(2) if h.ndim > 3 else h, slots, tasks)
             elif self.conv_strategy == "grouped" or (self.conv_strategy == "auto" and (
                     h.is_cuda or len(torch.unique(slots)) >= self.grouped_min_slots)):
-                h = self._unit(layer_index, h, slots, tasks, grouped=True)
+                h = self._unit(layer_index, h, slots, tasks)
             else:
                 groups, in_order = slot_groups(slots)
                 outs = [self._unit(layer_index, h[sel], slots[sel], tasks[sel]) for _, sel in groups]
@@ -122,11 +122,10 @@ class BankedNet(nn.Module):
             h = h.flatten(2)
         return self.head(h, tasks)
 
-    def _unit(self, layer_index: int, h: Tensor, slots: Tensor, tasks: Tensor, grouped: bool = False) -> Tensor:
+    def _unit(self, layer_index: int, h: Tensor, slots: Tensor, tasks: Tensor) -> Tensor:
         """Layer -> norm -> ReLU -> pool for the tasks in h [n, B, ...]."""
         spec, norm = self.specs[layer_index], self.norms[layer_index]
-        layer = self.layers[layer_index]
-        h = layer(h, slots, grouped=grouped) if isinstance(layer, BankedConv2d) else layer(h, slots)
+        h = self.layers[layer_index](h, slots)
         if isinstance(norm, BankedBatchNorm):
             h = norm(h, self._norm_rows(slots, tasks))
         h = F.relu(h)
