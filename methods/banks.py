@@ -71,9 +71,6 @@ class BankedLinear(nn.Module):
     def num_slots(self) -> int:
         return self.weight.shape[0]
 
-    def forward_single(self, x: Tensor, slot: int) -> Tensor:
-        return F.linear(x, self.weight[slot], None if self.bias is None else self.bias[slot])
-
     def forward(self, x: Tensor, slots: Tensor) -> Tensor:
         """x [T, B, in] -> [T, B, out]: one batched matmul whatever the assignment."""
         out = torch.bmm(x, self.weight[slots].transpose(1, 2))
