@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-BENCHMARKS = {"baselines": "sharebench.benchmarks.baselines"}
+BENCHMARKS = {"baselines": "sharebench.benchmarks.baselines", "lws": "sharebench.benchmarks.lws"}
 
 
 def benchmark_module(name: str) -> ModuleType:

@@ -141,8 +141,8 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
     method = create_method(job.method, spec, exp.backbone, exp.methods[job.method],
                            backbone_options=exp.backbone_options, total_iterations=exp.iterations, device=dev)
     sampler = MultitaskSampler([len(y) for y in data["y_train"]], exp.batch_per_task, seed=job.seed)
-    curves: dict[str, list] = {"iteration": [], "accuracy": [], "accuracy_task_mean": [], "train_loss": [],
-                               "per_task": {n: [] for n in names}}
+    curves: dict[str, Any] = {"iteration": [], "accuracy": [], "accuracy_task_mean": [], "train_loss": [],
+                              "per_task": {n: [] for n in names}, "method": {}}
     start, elapsed, resumed_from = 0, 0.0, None
     ckpt = checkpoint_path(job_hash)
     if ckpt.exists():
@@ -167,6 +167,8 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
         curves["train_loss"].append(float(np.mean(losses)) if losses else None)
         for n in names:
             curves["per_task"][n].append(m["per_task"][n])
+        for key, value in method.snapshot().items():  # e.g. LWS' routing entropy over time
+            curves["method"].setdefault(key, []).append(value)
 
     t0 = time.perf_counter()
     if start == 0 and not curves["iteration"]:
@@ -175,8 +177,9 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
     bar = tqdm(range(start, exp.iterations), desc=job.label, disable=not progress, leave=False,
                mininterval=2.0, initial=start, total=exp.iterations)
     for it in bar:
-        x, y = stack_batch(data["x_train"], data["y_train"], sampler.next_indices())
-        out = method.update(x, y, it)
+        batches = [stack_batch(data["x_train"], data["y_train"], sampler.next_indices())
+                   for _ in range(method.batches_per_iteration)]
+        out = method.step(batches, it)
         if not np.isfinite(out["loss"]) or not np.isfinite(out.get("penalty", 0.0)):
             kept = f"; the last good checkpoint is kept at {ckpt}" if ckpt.exists() else ""
             raise NonFiniteLossError(f"{job.label}: non-finite loss {out} at iteration {it + 1}{kept}")

@@ -66,6 +66,10 @@ def omniglot_fingerprint(folder: Path) -> str:
 
 
 def import_omniglot(path: Path, unverified: bool = False) -> list[str]:
+    """A folder holding images_background / images_evaluation (extracted or as the official zips), or one zip."""
+    zips = sorted(path.glob("images_*.zip")) if path.is_dir() else []
+    if zips and not any((path / name).is_dir() for name in OMNIGLOT_SPLITS):
+        return [split for z in zips for split in import_omniglot(z, unverified)]
     source = get_source("omniglot")
     work = None
     if path.is_file():

@@ -167,7 +167,8 @@ def _train_test(source: str, train_per_task: int | None, split_seed: int, offlin
 
 def build_mnist_family(train_per_task: int | None = 500, split_seed: int = 666, size: int = 28,
                        sources: tuple[str, ...] = ("mnist", "kmnist", "fashion-mnist", "usps"),
-                       allow_test_fallback: bool = True, offline: bool | None = None) -> Suite:
+                       allow_test_fallback: bool = True, offline: bool | None = None,
+                       name: str = "mnist-family") -> Suite:
     """MNIST, KMNIST, Fashion-MNIST and USPS (16 px, resized to 28): 10 classes each."""
     notes: list[str] = []
     provenance: list[dict] = []
@@ -178,7 +179,84 @@ def build_mnist_family(train_per_task: int | None = 500, split_seed: int = 666, 
         if xtr.shape[1] != size:
             notes.append(f"{src}: resized from {xtr.shape[1]} px to {size} px (bilinear)")
         tasks.append(Task(src, resize(xtr, size), ytr, resize(xte, size), yte, 10, {"source": src}))
-    return Suite("mnist-family", tasks, notes=notes, provenance=provenance)
+    return Suite(name, tasks, notes=notes, provenance=provenance)
+
+
+def build_dkl_mnist(train_per_task: int | None = 500, split_seed: int = 666, offline: bool | None = None) -> Suite:
+    """DKL-MNIST (LWS Sec. IV-A): EMNIST digits (10), EMNIST letters (26), KMNIST (10); 500 stratified
+    training images each (sklearn, random_state 666, as the released code), the full official test sets
+    (40,000 / 20,800 / 10,000). EMNIST images are not transposed, as in the released code."""
+    notes: list[str] = []
+    provenance: list[dict] = []
+    tasks = []
+    for src, name, k in (("emnist-digits", "digits", 10), ("emnist-letters", "letters", 26), ("kmnist", "kmnist", 10)):
+        xtr, ytr, xte, yte = _train_test(src, train_per_task, split_seed, offline, False, notes, provenance)
+        tasks.append(Task(name, xtr, ytr, xte, yte, k, {"source": src}))
+    return Suite("dkl-mnist", tasks, notes=notes, provenance=provenance)
+
+
+def build_dkl_mnist_offline(train_per_task: int | None = 500, split_seed: int = 666,
+                            offline: bool | None = None) -> Suite:
+    """The DKL-MNIST setting on the MNIST-family data available offline (the mirror has no EMNIST):
+    MNIST, KMNIST and Fashion-MNIST, 500 stratified training images each, full test sets."""
+    suite = build_mnist_family(train_per_task, split_seed, 28, ("mnist", "kmnist", "fashion-mnist"), True, offline,
+                               name="dkl-mnist-offline")
+    suite.notes.insert(0, "stands in for DKL-MNIST (EMNIST digits, EMNIST letters, KMNIST): EMNIST is not available "
+                          "offline, so MNIST and Fashion-MNIST replace the two EMNIST tasks")
+    return suite
+
+
+def build_cifar100_coarse(offline: bool | None = None) -> Suite:
+    """CIFAR-100 as 20 tasks (LWS Sec. IV-B): task t = coarse class t, its 5 fine classes relabelled
+    0..4 in increasing fine-label order (released code); 2,500 training and 500 test images per task."""
+    train, p_train = load_split("cifar100", "train", offline)
+    test, p_test = load_split("cifar100", "test", offline)
+    tasks = []
+    for t in range(20):
+        fine = np.unique(train["y"][train["y_coarse"] == t])
+        mtr, mte = train["y_coarse"] == t, test["y_coarse"] == t
+        ytr, yte = np.searchsorted(fine, train["y"][mtr]), np.searchsorted(fine, test["y"][mte])  # fine -> 0..4
+        tasks.append(Task(f"coarse-{t:02d}", train["x"][mtr], ytr.astype(np.int64), test["x"][mte],
+                          yte.astype(np.int64), 5, {"source": "cifar100", "fine_labels": fine.tolist()}))
+    return Suite("cifar100-coarse", tasks, provenance=[p_train.to_dict(), p_test.to_dict()])
+
+
+def _alphabet_seed(name: str) -> int:
+    return int(hashlib.md5(name.encode()).hexdigest(), 16) % 2**32
+
+
+def build_omniglot_alphabets(num_tasks: int = 50, split_seed: int = 666, test_per_character: int = 4,
+                             offline: bool | None = None) -> Suite:
+    """Omniglot as one task per alphabet (LWS Sec. IV-C; released code): the 30 background and 20
+    evaluation alphabets (each in sorted order) concatenated, permuted with RandomState(666), the first
+    `num_tasks` taken; every character's 20 drawings split 16 train / 4 test by a RandomState seeded
+    with md5(alphabet name) mod 2^32 (a permutation per character, in character order; the first 16
+    train). Full 105x105 resolution."""
+    parts = []
+    provenance = []
+    for split in ("background", "evaluation"):
+        arrays, prov = load_split("omniglot", split, offline)
+        parts.append(arrays)
+        provenance.append(prov.to_dict())
+    alphabets = [(p, i, str(n)) for p in parts for i, n in enumerate(p["alphabet_names"])]
+    order = np.random.RandomState(split_seed).permutation(len(alphabets))[:num_tasks]
+    tasks = []
+    for idx in order:
+        arrays, a_idx, name = alphabets[idx]
+        rng = np.random.RandomState(_alphabet_seed(name))
+        sel = np.flatnonzero(arrays["alphabet"] == a_idx)
+        chars = arrays["character"][sel]
+        train_idx, test_idx = [], []
+        for c in np.unique(chars):
+            members = sel[chars == c]
+            perm = rng.permutation(len(members))
+            n_test = test_per_character if len(members) > test_per_character else 0
+            train_idx += members[perm[: len(members) - n_test]].tolist()
+            test_idx += members[perm[len(members) - n_test:]].tolist()
+        x, y = arrays["x"], arrays["character"]
+        tasks.append(Task(name, x[train_idx], y[train_idx], x[test_idx], y[test_idx], int(chars.max()) + 1,
+                          {"source": "omniglot"}))
+    return Suite("omniglot-alphabets", tasks, provenance=provenance)
 
 
 def build_mnist_halves(train_per_task: int | None = None, split_seed: int = 666,
@@ -201,6 +279,10 @@ SUITE_BUILDERS: dict[str, Callable[..., Suite]] = {
     "embedded": build_embedded,
     "mnist-family": build_mnist_family,
     "mnist-halves": build_mnist_halves,
+    "dkl-mnist": build_dkl_mnist,
+    "dkl-mnist-offline": build_dkl_mnist_offline,
+    "cifar100-coarse": build_cifar100_coarse,
+    "omniglot-alphabets": build_omniglot_alphabets,
 }
 
 

@@ -30,9 +30,9 @@ def _he_uniform_(w: Tensor) -> None:
 
 class BankedConv2d(nn.Module):
     def __init__(self, num_slots: int, in_channels: int, out_channels: int, kernel_size: int = 3,
-                 padding: int = 1, bias: bool = False):
+                 padding: int = 1, bias: bool = False, stride: int = 1):
         super().__init__()
-        self.padding = padding
+        self.padding, self.stride = padding, stride
         self.weight = nn.Parameter(torch.empty(num_slots, out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(num_slots, out_channels)) if bias else None
         _he_uniform_(self.weight.data)
@@ -43,7 +43,8 @@ class BankedConv2d(nn.Module):
 
     def forward_single(self, x: Tensor, slot: int) -> Tensor:
         """One task's samples [B, C, H, W] through one slot: the reference a loop would use."""
-        return F.conv2d(x, self.weight[slot], None if self.bias is None else self.bias[slot], padding=self.padding)
+        return F.conv2d(x, self.weight[slot], None if self.bias is None else self.bias[slot],
+                        stride=self.stride, padding=self.padding)
 
     def forward(self, x: Tensor, slots: Tensor) -> Tensor:
         """x [T, B, C, H, W]: one convolution over all samples when every task uses one slot, else one
@@ -56,7 +57,7 @@ class BankedConv2d(nn.Module):
         w = self.weight[slots].reshape(-1, *self.weight.shape[2:])
         b = None if self.bias is None else self.bias[slots].reshape(-1)
         xg = x.permute(1, 0, 2, 3, 4).reshape(B, -1, *x.shape[3:])
-        out = F.conv2d(xg, w, b, padding=self.padding, groups=T)
+        out = F.conv2d(xg, w, b, stride=self.stride, padding=self.padding, groups=T)
         return out.reshape(B, T, -1, *out.shape[2:]).permute(1, 0, 2, 3, 4)
 
 

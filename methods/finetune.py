@@ -42,7 +42,7 @@ class PretrainFinetune(BankedMethod):
         for layer in range(len(self.layers)):
             for t in range(1, self.tasks.num_tasks):
                 self.net.copy_slot(layer, 0, t)
-        self.register_assignment(_isolated(self.tasks.num_tasks, len(self.layers)))
+        self.register_assignment(self.only_shareable(_isolated(self.tasks.num_tasks, len(self.layers))))
         self.optimizer = self.make_optimizer()
 
     def update(self, x: Tensor, y: Tensor, iteration: int) -> dict[str, float]:

@@ -39,7 +39,7 @@ class BankedMethod(Method):
         if self.hparams["lr"] <= 0:
             raise ValueError(f"method {self.name!r}: lr must be positive, got {self.hparams['lr']}")
         self.layers = backbone_layers(self.backbone, self.tasks.image_shape, **self.backbone_options)
-        assignment = self.initial_assignment(len(self.layers))
+        assignment = self.only_shareable(self.initial_assignment(len(self.layers)))
         slots = [int(assignment[:, layer].max()) + 1 for layer in range(len(self.layers))]
         self.net = BankedNet(self.layers, self.tasks.num_classes, self.slots_per_layer(slots),
                              norm=self.hparams["norm"]).to(self.device)
@@ -55,6 +55,13 @@ class BankedMethod(Method):
         return used
 
     # -- shared machinery
+    def only_shareable(self, assignment: Tensor) -> Tensor:
+        """Layers the backbone marks as not shareable (an always-shared trunk) use slot 0 for every task."""
+        fixed = [i for i, spec in enumerate(self.layers) if not spec.shareable]
+        assignment = assignment.clone()
+        assignment[:, fixed] = 0
+        return assignment
+
     def register_assignment(self, assignment: Tensor) -> None:
         self.assignment = assignment.to(self.device)
 
@@ -99,7 +106,15 @@ class BankedMethod(Method):
         distinct = [len(torch.unique(a[:, layer])) for layer in range(a.shape[1])]
         per_layer = [spec.num_params() for spec in self.layers]
         return {"layers": self.net.layer_names, "assignment": a.tolist(), "distinct_slots_per_layer": distinct,
+                "group_sizes": group_sizes(a).tolist(),
                 "hidden_params_in_use": int(sum(d * n for d, n in zip(distinct, per_layer)))}
+
+
+def group_sizes(assignment: Tensor) -> Tensor:
+    """[T, L] -> [T, L]: how many tasks (itself included) use the slot task t uses in layer l.
+    LWS Figures 3 and 4 histogram these over tasks and runs."""
+    same = assignment.unsqueeze(0) == assignment.unsqueeze(1)  # [T, T, L]
+    return same.sum(dim=1)
 
 
 def _isolated(T: int, L: int) -> Tensor:

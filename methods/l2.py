@@ -61,7 +61,7 @@ class L2Reg(BankedMethod):
     def layer_distances(self) -> list[Tensor]:
         zero = torch.zeros((), device=self.device)
         return [zero if i < self.num_hard_shared
-                else sum(pairwise_sq_distance(p) for p in layer.parameters())
+                else sum(pairwise_sq_distance(p) for p in layer.core_parameters())
                 for i, layer in enumerate(self.net.layers)]
 
     def penalty(self) -> Tensor:

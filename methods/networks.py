@@ -1,7 +1,9 @@
-"""Banked networks: a stack of routed hidden layers (each a weight bank) and per-task heads.
+"""Banked networks: a stack of routed units (each a bank of K weight slots) and per-task heads.
 
-A backbone is described by a list of `LayerSpec`; `BankedNet` builds one bank per hidden layer
-with the number of slots a method asks for. `assignment[t, l]` is the slot task t uses in layer l.
+A backbone is described by a list of `LayerSpec`; `BankedNet` builds one unit per spec with the
+number of slots a method asks for. `assignment[t, l]` is the slot task t uses in unit l. Units whose
+spec says `shareable=False` (the always-shared CIFAR trunk of the LWS paper, a ResNet stem) have one
+slot that every task uses, whatever the method.
 """
 
 from __future__ import annotations
@@ -10,39 +12,102 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sharebench.methods.banks import BankedBatchNorm, BankedConv2d, BankedLinear, HeadBank, slot_groups
+from sharebench.methods.banks import HeadBank, slot_groups
+from sharebench.methods.units import BasicBlockUnit, ConvUnit, DenseUnit, Unit
 
 NORMS = ("bn", "task-bn", "none")  # bn: per slot; task-bn: per task (domain-specific scale + moments)
+KINDS = ("conv", "dense", "block")
 
 
 @dataclass(frozen=True)
 class LayerSpec:
     name: str
-    kind: str  # "conv" | "dense"
+    kind: str  # "conv" (conv3x3-BN-ReLU[-pool]) | "dense" (Linear-ReLU) | "block" (ResNet BasicBlock)
     in_features: int
     out_features: int
     batchnorm: bool = False
-    pool: bool = False
+    pool: bool = False  # 2x2 max-pooling after the unit
+    stride: int = 1
+    shareable: bool = True  # False: one slot used by every task, for every method
+    global_pool: bool = False  # global average pooling after the unit (before the heads)
 
     def num_params(self) -> int:
+        """Weights of one slot (convolution kernels; linear weights and biases; BN not counted)."""
         if self.kind == "conv":
             return self.in_features * self.out_features * 9
+        if self.kind == "block":
+            n = (self.in_features + self.out_features) * self.out_features * 9
+            if self.stride != 1 or self.in_features != self.out_features:
+                n += self.in_features * self.out_features
+            return n
         return self.in_features * self.out_features + self.out_features
+
+
+def _conv_stack(c: int, channels: int, n: int, shareable: bool = True) -> list[LayerSpec]:
+    return [LayerSpec(f"conv{i + 1}", "conv", c if i == 0 else channels, channels, batchnorm=True, pool=True,
+                      shareable=shareable) for i in range(n)]
 
 
 def dkl_convnet(input_shape: tuple[int, int, int], channels: int = 32, hidden: int = 128) -> list[LayerSpec]:
     """The LWS paper's DKL-MNIST ConvNet (Sec. IV-A): 3 x [conv3x3 (no bias) - BN - ReLU - maxpool2],
     then dense 128 + ReLU; the per-task output layer is added by BankedNet."""
     h, w, c = input_shape
-    convs = [LayerSpec(f"conv{i + 1}", "conv", c if i == 0 else channels, channels, batchnorm=True, pool=True)
-             for i in range(3)]
     flat = channels * (h // 8) * (w // 8)
     if flat == 0:
         raise ValueError(f"dkl-convnet needs images of at least 8x8 pixels, got {h}x{w}")
-    return [*convs, LayerSpec("fc1", "dense", flat, hidden)]
+    return [*_conv_stack(c, channels, 3), LayerSpec("fc1", "dense", flat, hidden)]
+
+
+def routing_convnet(input_shape: tuple[int, int, int], channels: int = 32, hidden: int = 128,
+                    dense_layers: int = 3) -> list[LayerSpec]:
+    """The CIFAR-100 network of Routing Networks as used by LWS (Sec. IV-B): 4 x conv-BN-ReLU-pool with
+    32 channels, always shared (also in no sharing, as in the released code), then 3 routed dense
+    layers of 128 units + ReLU; the per-task Linear(128, 5) is the head."""
+    h, w, c = input_shape
+    flat = channels * (h // 16) * (w // 16)
+    if flat == 0:
+        raise ValueError(f"routing-convnet needs images of at least 16x16 pixels, got {h}x{w}")
+    dense = [LayerSpec(f"fc{i + 1}", "dense", flat if i == 0 else hidden, hidden) for i in range(dense_layers)]
+    return [*_conv_stack(c, channels, 4, shareable=False), *dense]
+
+
+def slo_convnet(input_shape: tuple[int, int, int], channels: int = 53) -> list[LayerSpec]:
+    """The Omniglot network of Soft Layer Ordering as used by LWS (Sec. IV-C): 4 x conv3x3-BN-ReLU-
+    maxpool with 53 channels (105 -> 52 -> 26 -> 13 -> 6), all routed; the head is global average
+    pooling -> Linear(53, characters), as in the released code."""
+    h, w, c = input_shape
+    if min(h, w) < 16:
+        raise ValueError(f"slo-convnet needs images of at least 16x16 pixels, got {h}x{w}")
+    convs = _conv_stack(c, channels, 4)
+    last = convs[-1]
+    convs[-1] = LayerSpec(last.name, "conv", last.in_features, last.out_features, True, True, global_pool=True)
+    return convs
+
+
+def resnet18(input_shape: tuple[int, int, int], variant: str = "cifar", width: int = 64) -> list[LayerSpec]:
+    """ResNet-18 with every BasicBlock a routed unit (LWS Sec. IV-B/C; released code).
+
+    cifar: 3x3 stem with stride 1 and no max-pooling, stages of 2 blocks with strides 1, 2, 2, 2;
+    omniglot: 3x3 stem with stride 2 and all four stages with stride 2. The stem is always shared;
+    global average pooling before the per-task Linear(8 * width, classes). `width` = 64 is the paper.
+    """
+    if variant not in ("cifar", "omniglot"):
+        raise ValueError(f"resnet18 variant must be 'cifar' or 'omniglot', got {variant!r}")
+    h, w, c = input_shape
+    stem_stride, strides = (1, (1, 2, 2, 2)) if variant == "cifar" else (2, (2, 2, 2, 2))
+    specs = [LayerSpec("stem", "conv", c, width, batchnorm=True, stride=stem_stride, shareable=False)]
+    in_ch = width
+    for stage, stride in enumerate(strides):
+        out_ch = width * 2 ** stage
+        for b in range(2):
+            specs.append(LayerSpec(f"block{stage + 1}.{b + 1}", "block", in_ch, out_ch, batchnorm=True,
+                                   stride=stride if b == 0 else 1))
+            in_ch = out_ch
+    last = specs[-1]
+    specs[-1] = LayerSpec(last.name, "block", last.in_features, last.out_features, True, global_pool=True)
+    return specs
 
 
 def mlp(input_shape: tuple[int, int, int], hidden: tuple[int, ...] = (256, 256)) -> list[LayerSpec]:
@@ -51,13 +116,19 @@ def mlp(input_shape: tuple[int, int, int], hidden: tuple[int, ...] = (256, 256))
     return [LayerSpec(f"fc{i + 1}", "dense", sizes[i], sizes[i + 1]) for i in range(len(hidden))]
 
 
-BACKBONES: dict[str, Callable[..., list[LayerSpec]]] = {"dkl-convnet": dkl_convnet, "mlp": mlp}
+BACKBONES: dict[str, Callable[..., list[LayerSpec]]] = {
+    "dkl-convnet": dkl_convnet, "routing-convnet": routing_convnet, "slo-convnet": slo_convnet,
+    "resnet18": resnet18, "mlp": mlp}
 
 
 def backbone_layers(name: str, input_shape: tuple[int, int, int], **options) -> list[LayerSpec]:
     if name not in BACKBONES:
         raise KeyError(f"unknown backbone {name!r}; known: {', '.join(sorted(BACKBONES))}")
     return BACKBONES[name](tuple(input_shape), **options)
+
+
+def shareable_mask(layers: list[LayerSpec]) -> list[bool]:
+    return [spec.shareable for spec in layers]
 
 
 class BankedNet(nn.Module):
@@ -75,65 +146,65 @@ class BankedNet(nn.Module):
             raise ValueError(f"unknown norm {norm!r}; known: {', '.join(NORMS)}")
         if len(slots_per_layer) != len(layers):
             raise ValueError(f"{len(layers)} layers but {len(slots_per_layer)} slot counts")
+        last = layers[-1]
+        if last.kind != "dense" and not last.global_pool:
+            raise ValueError("the last hidden layer must be dense or end in global pooling")
         self.specs, self.norm, self.num_tasks = layers, norm, len(num_classes)
-        self.layers = nn.ModuleList()
-        self.norms = nn.ModuleList()
-        for spec, k in zip(layers, slots_per_layer):
-            if spec.kind == "conv":
-                self.layers.append(BankedConv2d(k, spec.in_features, spec.out_features, bias=not spec.batchnorm))
-            else:
-                self.layers.append(BankedLinear(k, spec.in_features, spec.out_features))
-            rows = k if norm == "bn" else self.num_tasks
-            use_bn = spec.batchnorm and norm != "none"
-            self.norms.append(BankedBatchNorm(rows, spec.out_features) if use_bn else nn.Identity())
-        self.head = HeadBank(layers[-1].out_features, num_classes)
+        self.layers = nn.ModuleList(self._build_unit(spec, k) for spec, k in zip(layers, slots_per_layer))
+        self.head = HeadBank(last.out_features, num_classes)
+
+    def _build_unit(self, spec: LayerSpec, k: int) -> Unit:
+        if spec.kind not in KINDS:
+            raise ValueError(f"layer {spec.name}: unknown kind {spec.kind!r}; known: {KINDS}")
+        rows = k if self.norm == "bn" else self.num_tasks
+        if spec.kind == "dense":
+            return DenseUnit(k, spec.in_features, spec.out_features)
+        if spec.kind == "block":
+            return BasicBlockUnit(k, rows, spec.in_features, spec.out_features, spec.stride, self.norm != "none")
+        return ConvUnit(k, rows, spec.in_features, spec.out_features, spec.batchnorm and self.norm != "none",
+                        spec.pool, spec.stride)
 
     @property
     def layer_names(self) -> list[str]:
         return [s.name for s in self.specs]
 
-    def _norm_rows(self, slots: Tensor, tasks: Tensor) -> Tensor:
-        return slots if self.norm == "bn" else tasks
-
     def forward(self, x: Tensor, assignment: Tensor, tasks: Tensor) -> Tensor:
         """x [T', B, C, H, W] for the tasks `tasks` [T'] -> logits [T', B, max classes] (padding = -inf).
 
-        `assignment` is the full [T, L] table; rows are picked by `tasks`. Dense layers run as one
-        bmm over all tasks. A convolutional layer runs once per distinct slot (conv, norm, ReLU and
-        pooling on the concatenated samples of the tasks using it); on CUDA, as one grouped
-        convolution over all tasks.
+        `assignment` is the full [T, L] table; rows are picked by `tasks`."""
+        return self.forward_rows(x, assignment[tasks], tasks)
+
+    def forward_rows(self, x: Tensor, row_slots: Tensor, tasks: Tensor) -> Tensor:
+        """Like `forward`, with one assignment row per input row: row_slots [T', L].
+
+        LWS stacks its sampled assignments this way (lambda samples x T tasks as lambda*T rows, tasks
+        repeated), so every sample and task of a step runs in the same few kernels. Dense units run as
+        one bmm over all rows. A convolutional unit runs once per distinct slot (on the concatenated
+        samples of the rows using it); on CUDA, or with many distinct slots, as one grouped convolution.
         """
         h = x
-        for layer_index, spec in enumerate(self.specs):
-            slots = assignment[tasks, layer_index]
-            if spec.kind == "dense":
-                h = self._unit(layer_index, h.flatten(2) if h.ndim > 3 else h, slots, tasks)
-            elif self.conv_strategy == "grouped" or (self.conv_strategy == "auto" and (
-                    h.is_cuda or len(torch.unique(slots)) >= self.grouped_min_slots)):
-                h = self._unit(layer_index, h, slots, tasks)
+        norm_rows_all = row_slots if self.norm == "bn" else tasks.unsqueeze(1).expand_as(row_slots)
+        for index, (spec, unit) in enumerate(zip(self.specs, self.layers)):
+            slots, norm_rows = row_slots[:, index], norm_rows_all[:, index]
+            if unit.kind == "dense" or self._grouped(h, slots):
+                h = unit(h, slots, norm_rows)
             else:
                 groups, in_order = slot_groups(slots)
-                outs = [self._unit(layer_index, h[sel], slots[sel], tasks[sel]) for _, sel in groups]
+                outs = [unit(h[sel], slots[sel], norm_rows[sel]) for _, sel in groups]
                 h = torch.cat(outs) if len(outs) > 1 else outs[0]
                 if not in_order:
                     order = torch.cat([torch.arange(len(tasks))[sel] for _, sel in groups])
                     h = h.index_select(0, torch.argsort(order).to(h.device))
+            if spec.global_pool:
+                h = h.mean(dim=(-2, -1))
         if h.ndim > 3:
             h = h.flatten(2)
         return self.head(h, tasks)
 
-    def _unit(self, layer_index: int, h: Tensor, slots: Tensor, tasks: Tensor) -> Tensor:
-        """Layer -> norm -> ReLU -> pool for the tasks in h [n, B, ...]."""
-        spec, norm = self.specs[layer_index], self.norms[layer_index]
-        h = self.layers[layer_index](h, slots)
-        if isinstance(norm, BankedBatchNorm):
-            h = norm(h, self._norm_rows(slots, tasks))
-        h = F.relu(h)
-        if spec.pool:
-            n, B = h.shape[:2]
-            h = F.max_pool2d(h.flatten(0, 1), 2)
-            h = h.reshape(n, B, *h.shape[1:])
-        return h
+    def _grouped(self, h: Tensor, slots: Tensor) -> bool:
+        if self.conv_strategy != "auto":
+            return self.conv_strategy == "grouped"
+        return h.is_cuda or len(torch.unique(slots)) >= self.grouped_min_slots
 
     def forward_loop(self, x: Tensor, assignment: Tensor, tasks: Tensor) -> Tensor:
         """The straightforward reference: one forward pass per task, as a Python loop.
@@ -146,11 +217,7 @@ class BankedNet(nn.Module):
         return torch.cat(outs)
 
     def copy_slot(self, layer: int, src: int, dst: int) -> None:
-        """Copy one slot's weights (and its BN row, when BN is per slot) into another slot."""
+        """Copy one slot's weights (and its BN rows, when BN is per slot) into another slot."""
         with torch.no_grad():
-            for p in self.layers[layer].parameters():
-                p[dst].copy_(p[src])
-            norm = self.norms[layer]
-            if self.norm == "bn" and isinstance(norm, BankedBatchNorm):
-                for t in (norm.weight, norm.bias, norm.running_mean, norm.running_var):
-                    t[dst].copy_(t[src])
+            for t in self.layers[layer].slot_tensors(norm_per_slot=self.norm == "bn"):
+                t[dst].copy_(t[src])

@@ -33,6 +33,7 @@ class TaskSpec:
 class Method:
     HPARAMS: ClassVar[dict[str, Any]] = {}
     name: ClassVar[str] = ""
+    batches_per_iteration: ClassVar[int] = 1  # fresh training batches the runner draws per iteration
 
     def __init__(self, tasks: TaskSpec, backbone: str, hparams: dict[str, Any] | None = None,
                  backbone_options: dict[str, Any] | None = None, total_iterations: int = 1,
@@ -44,6 +45,14 @@ class Method:
 
     def update(self, x: Tensor, y: Tensor, iteration: int) -> dict[str, float]:
         raise NotImplementedError
+
+    def step(self, batches: list[tuple[Tensor, Tensor]], iteration: int) -> dict[str, float]:
+        """One training iteration on `batches_per_iteration` fresh batches (LWS: one for NES, one for SGD)."""
+        return self.update(*batches[0], iteration)
+
+    def snapshot(self) -> dict[str, float]:
+        """Scalars worth following over training, recorded at every evaluation (LWS: routing entropy)."""
+        return {}
 
     def predict(self, x: Tensor, task: int) -> Tensor:
         raise NotImplementedError

@@ -69,7 +69,7 @@ def test_assignments_of_the_hard_sharing_methods():
     assert described["shareall"]["distinct_slots_per_layer"] == [1, 1, 1, 1]
     assert described["partial"]["distinct_slots_per_layer"] == [1, 1, 3, 3]
     deep = create_method("deep", TINY, "dkl-convnet")
-    assert deep.net.norms[0].weight.shape[0] == 3  # one BN row per task (domain-specific)
+    assert deep.net.layers[0].norm.weight.shape[0] == 3  # one BN row per task (domain-specific)
 
 
 def test_finetune_copies_shared_weights_at_the_switch():
@@ -79,11 +79,11 @@ def test_finetune_copies_shared_weights_at_the_switch():
     for it in range(2):
         m.update(x, y, it)
     assert not m.finetuning
-    w0 = m.net.layers[0].weight[0].detach().clone()
+    w0 = m.net.layers[0].conv.weight[0].detach().clone()
     m.update(x, y, 2)  # switch happens before this step
     assert m.finetuning and m.describe()["distinct_slots_per_layer"] == [3, 3, 3, 3]
-    assert torch.allclose(m.net.layers[0].weight[1], m.net.layers[0].weight[2], atol=1e-2)
-    assert (m.net.layers[0].weight[1] - w0).abs().max() < 1e-2  # started from the shared weights
+    assert torch.allclose(m.net.layers[0].conv.weight[1], m.net.layers[0].conv.weight[2], atol=1e-2)
+    assert (m.net.layers[0].conv.weight[1] - w0).abs().max() < 1e-2  # started from the shared weights
 
 
 def test_l2_penalty_matches_eq5_by_hand():

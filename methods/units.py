@@ -1,0 +1,100 @@
+"""Routed units: the pieces of a banked network that an assignment picks a slot for.
+
+A unit holds K slots of one layer (or of one residual block) and maps h [n, B, ...] to the next
+activation, given `slots` [n] (which slot each row of tasks uses) and `norm_rows` [n] (which batch-norm
+row: the slot, or the task for domain-specific BN). Every tensor a slot owns has the slot as its
+leading dimension, so a method can treat a slot's weights as one unit (copy it, scale its gradient).
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sharebench.methods.banks import BankedBatchNorm, BankedConv2d, BankedLinear
+
+
+def _maybe_norm(num_rows: int, channels: int, enabled: bool) -> BankedBatchNorm | None:
+    return BankedBatchNorm(num_rows, channels) if enabled else None
+
+
+class Unit(nn.Module):
+    kind = "conv"  # "conv" units may be run per slot group; "dense" units always run as one bmm
+
+    def core_parameters(self) -> list[nn.Parameter]:
+        """The layer weights (not the batch-norm scale and shift): what soft sharing ties together."""
+        norm_ids = {id(p) for m in self.modules() if isinstance(m, BankedBatchNorm) for p in m.parameters()}
+        return [p for p in self.parameters() if id(p) not in norm_ids]
+
+    def slot_tensors(self, norm_per_slot: bool) -> list[Tensor]:
+        """Every parameter and buffer indexed by slot (BN rows only when BN is per slot)."""
+        out = []
+        for m in self.modules():
+            if isinstance(m, BankedBatchNorm):
+                if norm_per_slot:
+                    out += [m.weight, m.bias, m.running_mean, m.running_var]
+            elif isinstance(m, (BankedConv2d, BankedLinear)):
+                out += [p for p in m.parameters(recurse=False)]
+        return out
+
+
+class ConvUnit(Unit):
+    """conv3x3 -> BN -> ReLU -> (maxpool 2)."""
+
+    def __init__(self, num_slots: int, norm_rows: int, in_ch: int, out_ch: int, batchnorm: bool, pool: bool,
+                 stride: int = 1):
+        super().__init__()
+        self.conv = BankedConv2d(num_slots, in_ch, out_ch, bias=not batchnorm, stride=stride)
+        self.norm = _maybe_norm(norm_rows, out_ch, batchnorm)
+        self.pool = pool
+
+    def forward(self, h: Tensor, slots: Tensor, norm_rows: Tensor) -> Tensor:
+        h = self.conv(h, slots)
+        if self.norm is not None:
+            h = self.norm(h, norm_rows)
+        h = F.relu(h)
+        if self.pool:
+            n, B = h.shape[:2]
+            h = F.max_pool2d(h.flatten(0, 1), 2)
+            h = h.reshape(n, B, *h.shape[1:])
+        return h
+
+
+class DenseUnit(Unit):
+    """Linear -> ReLU; always one batched matmul over all rows."""
+
+    kind = "dense"
+
+    def __init__(self, num_slots: int, in_features: int, out_features: int):
+        super().__init__()
+        self.linear = BankedLinear(num_slots, in_features, out_features)
+
+    def forward(self, h: Tensor, slots: Tensor, norm_rows: Tensor) -> Tensor:
+        return F.relu(self.linear(h.flatten(2) if h.ndim > 3 else h, slots))
+
+
+class BasicBlockUnit(Unit):
+    """A ResNet BasicBlock (He et al. 2016) as one routed unit: conv3x3(stride)-BN-ReLU-conv3x3-BN plus
+    the shortcut (conv1x1(stride)-BN when the shape changes), then ReLU. LWS routes the whole block."""
+
+    def __init__(self, num_slots: int, norm_rows: int, in_ch: int, out_ch: int, stride: int, batchnorm: bool = True):
+        super().__init__()
+        self.conv1 = BankedConv2d(num_slots, in_ch, out_ch, stride=stride, bias=not batchnorm)
+        self.norm1 = _maybe_norm(norm_rows, out_ch, batchnorm)
+        self.conv2 = BankedConv2d(num_slots, out_ch, out_ch, bias=not batchnorm)
+        self.norm2 = _maybe_norm(norm_rows, out_ch, batchnorm)
+        self.shortcut = self.shortcut_norm = None
+        if stride != 1 or in_ch != out_ch:
+            self.shortcut = BankedConv2d(num_slots, in_ch, out_ch, kernel_size=1, padding=0, stride=stride,
+                                         bias=not batchnorm)
+            self.shortcut_norm = _maybe_norm(norm_rows, out_ch, batchnorm)
+
+    @staticmethod
+    def _bn(norm: BankedBatchNorm | None, h: Tensor, rows: Tensor) -> Tensor:
+        return h if norm is None else norm(h, rows)
+
+    def forward(self, h: Tensor, slots: Tensor, norm_rows: Tensor) -> Tensor:
+        out = F.relu(self._bn(self.norm1, self.conv1(h, slots), norm_rows))
+        out = self._bn(self.norm2, self.conv2(out, slots), norm_rows)
+        short = h if self.shortcut is None else self._bn(self.shortcut_norm, self.shortcut(h, slots), norm_rows)
+        return F.relu(out + short)
