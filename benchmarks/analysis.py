@@ -1,6 +1,8 @@
 """Statistics over run records: per-cell mean / std / n, and Mann-Whitney U tests with Holm.
 
 - summary.csv: experiment, method, metric, mean, std (sample, ddof=1), n
+- assignments.csv: the final assignment of every run of a learned-sharing method (layer, task, slot,
+  group size)
 - tests.csv: experiment, metric, method_a, method_b, alternative, U, p, p_holm, n_a, n_b, p_min,
   underpowered, effect (the common-language effect size U / (n_a n_b): the probability that a run of
   method_a scores above one of method_b, ties counting half)
@@ -116,14 +118,37 @@ def mann_whitney_tests(exp: Experiment, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def curves_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Test accuracy per evaluation, plus the method's own scalars (LWS: routing `entropy`) when it has them."""
     rows = []
     for r in records:
         c = r["curves"]
+        extra = c.get("method", {})
         for i, it in enumerate(c["iteration"]):
-            rows.append({"experiment": r["experiment"], "method": r["method"], "seed": r["seed"], "iteration": it,
-                         "accuracy": c["accuracy"][i], "accuracy_task_mean": c["accuracy_task_mean"][i]})
-    return pd.DataFrame(rows, columns=["experiment", "method", "seed", "iteration", "accuracy",
-                                       "accuracy_task_mean"])
+            row = {"experiment": r["experiment"], "method": r["method"], "seed": r["seed"], "iteration": it,
+                   "accuracy": c["accuracy"][i], "accuracy_task_mean": c["accuracy_task_mean"][i]}
+            row.update({key: values[i] for key, values in extra.items() if i < len(values)})
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["experiment", "method", "seed", "iteration", "accuracy", "accuracy_task_mean",
+                                       *sorted({k for r in records for k in r["curves"].get("method", {})})])
+
+
+def assignments_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Final learned assignments: one row per (run, routed layer, task) with the slot and the size of
+    the group of tasks sharing it (LWS Figures 3 and 4)."""
+    rows = []
+    for r in records:
+        info = r.get("method_info", {})
+        if "probabilities" not in info:
+            continue
+        for layer_index, layer in enumerate(info["layers"]):
+            if layer not in info["routed_layers"]:
+                continue
+            for task, slots in enumerate(info["assignment"]):
+                rows.append({"experiment": r["experiment"], "method": r["method"], "seed": r["seed"], "layer": layer,
+                             "layer_index": layer_index, "task": task, "slot": slots[layer_index],
+                             "group_size": info["group_sizes"][task][layer_index]})
+    return pd.DataFrame(rows, columns=["experiment", "method", "seed", "layer", "layer_index", "task", "slot",
+                                       "group_size"])
 
 
 def analyze(exps: list[Experiment], out: Path) -> dict[str, pd.DataFrame]:
@@ -134,7 +159,9 @@ def analyze(exps: list[Experiment], out: Path) -> dict[str, pd.DataFrame]:
     summary = summarize(runs)
     tests = pd.concat([mann_whitney_tests(e, runs) for e in exps], ignore_index=True) if exps else pd.DataFrame()
     curves = curves_frame(records)
+    assignments = assignments_frame(records)
     out.mkdir(parents=True, exist_ok=True)
+    assignments.to_csv(out / "assignments.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
     tests.to_csv(out / "tests.csv", index=False)
     curves.to_csv(out / "curves.csv", index=False)
@@ -152,4 +179,4 @@ def analyze(exps: list[Experiment], out: Path) -> dict[str, pd.DataFrame]:
             m.groupby("iteration")[["accuracy", "accuracy_task_mean"]].mean().reset_index().to_csv(
                 folder / f"{method}.csv", index=False)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
-    return {"summary": summary, "tests": tests, "curves": curves, "runs": runs}
+    return {"summary": summary, "tests": tests, "curves": curves, "runs": runs, "assignments": assignments}

@@ -60,7 +60,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from sharebench.benchmarks.runner import Job, run_jobs
 
     _, profile, exps, skipped = _load(args)
-    jobs = [Job(e, m, s) for e in exps for m in e.methods for s in e.seeds[: args.seeds]
+    # seed-major: an interrupted or partial run leaves every method with about the same number of seeds
+    jobs = [Job(e, m, s) for e in exps for s in e.seeds[: args.seeds] for m in e.methods
             if not args.method or m in args.method]
     if args.method:
         unknown = set(args.method) - {m for e in exps for m in e.methods}

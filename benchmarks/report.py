@@ -108,6 +108,15 @@ def write_report(exps: list[Experiment], skipped: list[str], results: Path, out:
     parts = ["# sharebench report", "", f"Profile `{profile}`, generated {stamp}. Numbers come from the run "
              "records in `results/runs/`; statistics from `results/summary.csv` and `results/tests.csv`.", ""]
     html_parts = []
+    if any(e.benchmark == "lws" for e in exps):
+        from sharebench.benchmarks import lws_report
+
+        for exp in exps:  # the per-experiment curve figures the LWS section links to
+            curve_figure(curves, exp, out / "figures" / f"{exp.name}.png")
+        path = results / "assignments.csv"
+        assignments = pd.read_csv(path) if path.exists() and path.stat().st_size > 1 else pd.DataFrame(
+            columns=["experiment", "method", "seed", "layer", "layer_index", "task", "slot", "group_size"])
+        parts.append(lws_report.render(exps, summary, tests, curves, assignments, out))
     for exp in exps:
         section, rows = experiment_section(exp, summary, tests, curves, out)
         parts.append(section)

@@ -189,12 +189,7 @@ class BankedNet(nn.Module):
             if unit.kind == "dense" or self._grouped(h, slots):
                 h = unit(h, slots, norm_rows)
             else:
-                groups, in_order = slot_groups(slots)
-                outs = [unit(h[sel], slots[sel], norm_rows[sel]) for _, sel in groups]
-                h = torch.cat(outs) if len(outs) > 1 else outs[0]
-                if not in_order:
-                    order = torch.cat([torch.arange(len(tasks))[sel] for _, sel in groups])
-                    h = h.index_select(0, torch.argsort(order).to(h.device))
+                h = self._per_slot(unit, h, slots, norm_rows)
             if spec.global_pool:
                 h = h.mean(dim=(-2, -1))
         if h.ndim > 3:
@@ -204,7 +199,29 @@ class BankedNet(nn.Module):
     def _grouped(self, h: Tensor, slots: Tensor) -> bool:
         if self.conv_strategy != "auto":
             return self.conv_strategy == "grouped"
-        return h.is_cuda or len(torch.unique(slots)) >= self.grouped_min_slots
+        distinct = len(torch.unique(slots))
+        return h.is_cuda or (distinct >= self.grouped_min_slots and len(slots) < 2 * distinct)
+
+    @staticmethod
+    def _per_slot(unit: Unit, h: Tensor, slots: Tensor, norm_rows: Tensor) -> Tensor:
+        """Run the unit once per distinct slot on the concatenated rows using it.
+
+        Rows already grouped by slot (full sharing, isolated) are sliced as views; otherwise they are
+        sorted by slot once (a stable permutation, so BN running moments keep the row order within a
+        slot), run as contiguous groups, and put back in order."""
+        groups, in_order = slot_groups(slots)
+        if in_order:
+            outs = [unit(h[sel], slots[sel], norm_rows[sel]) for _, sel in groups]
+            return torch.cat(outs) if len(outs) > 1 else outs[0]
+        order = torch.cat([torch.arange(len(slots))[sel] for _, sel in groups]).to(h.device)
+        hs, ss, rs = h.index_select(0, order), slots[order], norm_rows[order]
+        outs, start = [], 0
+        for _, sel in groups:
+            n = (sel.stop - sel.start) if isinstance(sel, slice) else len(sel)
+            part = slice(start, start + n)
+            outs.append(unit(hs[part], ss[part], rs[part]))
+            start += n
+        return torch.cat(outs).index_select(0, torch.argsort(order))
 
     def forward_loop(self, x: Tensor, assignment: Tensor, tasks: Tensor) -> Tensor:
         """The straightforward reference: one forward pass per task, as a Python loop.

@@ -23,6 +23,10 @@ def reduced_params() -> dict:
     exp = params["experiments"]["baselines-digits"]
     exp["methods"] = {"isolated": {}, "shareall": {}, "finetune": {"pretrain_fraction": 0.5}}
     exp["profiles"]["quick"] = {"iterations": 20, "eval_interval": 10, "seeds": 2}
+    lws = params["experiments"]["lws-dkl-mnist"]
+    lws["methods"] = {"isolated": {}, "lws": lws["methods"]["lws"]}
+    lws["comparisons"] = [lws["comparisons"][0]]
+    lws["profiles"]["quick"] = {"suite": "embedded", "iterations": 10, "eval_interval": 5, "seeds": 2}
     params["train_jobs"] = 1
     return params
 
@@ -57,9 +61,14 @@ def test_dvc_repro_end_to_end(project: Path):
     assert "baselines-mnist" in index  # listed as not run in this profile
     assert (project / "report" / "figures" / "baselines-digits.png").stat().st_size > 1000
     assert (project / "report" / "index.html").exists()
+    assert "Table I: test error" in index and "Learned sharing" in index and "not run in this profile" in index
+    assert (project / "report" / "figures" / "lws-dkl-mnist-sharing.png").stat().st_size > 1000
+    assignments = pd.read_csv(project / "results" / "assignments.csv")
+    assert set(assignments.method) == {"lws"} and assignments.seed.nunique() == 2
     summary = pd.read_csv(project / "results" / "summary.csv")
     acc = summary[summary.metric == "accuracy"]
-    assert sorted(acc.method) == ["finetune", "isolated", "shareall"] and set(acc.n) == {2}
+    digits = acc[acc.experiment == "baselines-digits"]
+    assert sorted(digits.method) == ["finetune", "isolated", "shareall"] and set(acc.n) == {2}
     tests = pd.read_csv(project / "results" / "tests.csv")
     assert set(tests.method_b) == {"isolated"} and tests.underpowered.all()  # 2 vs 2 can never reach 0.05
     metrics = json.loads(run(["dvc", "metrics", "show", "--json"], project))
