@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -196,3 +197,37 @@ def test_resnet18_has_the_papers_size():
     # ResNet-18 body: about 11M weights; full sharing ~11M, no sharing 20x (paper: 11M vs 223M)
     assert 10.5e6 < blocks + layers[0].num_params() < 11.3e6
     assert backbone_layers("resnet18", (105, 105, 1), variant="omniglot")[0].stride == 2
+
+
+def _tests_frame(p: float, p_min: float = 1 / 184756) -> pd.DataFrame:
+    return pd.DataFrame([{"experiment": "lws-dkl-mnist", "metric": "error", "method_a": "lws", "method_b": "isolated",
+                          "alternative": "less", "p": p, "p_holm": min(1.0, 2 * p), "n_a": 10, "n_b": 10,
+                          "p_min": p_min}])
+
+
+@pytest.mark.parametrize("p,p_min,expected", [(0.003, 1e-5, "reproduced"), (0.2, 1e-5, "**not reproduced**"),
+                                              (0.05, 0.05, "cannot be tested")])
+def test_claim_verdicts(p, p_min, expected):
+    from sharebench.benchmarks.lws import CLAIMS
+    from sharebench.benchmarks.lws_report import claim_verdict
+
+    _, n, verdict = claim_verdict(CLAIMS[0], _tests_frame(p, p_min), "error")
+    assert verdict.startswith(expected) and n == "10 vs 10"
+    assert claim_verdict(CLAIMS[0], _tests_frame(p), "error_task_mean")[2] == "not run"
+
+
+def test_not_significant_claim_is_contradicted_by_a_small_p():
+    from sharebench.benchmarks.lws import Claim
+    from sharebench.benchmarks.lws_report import claim_verdict
+
+    claim = Claim("lws-dkl-mnist", "lws", "isolated", False, "no difference")
+    assert claim_verdict(claim, _tests_frame(0.001), "error")[2].startswith("**contradicted**")
+    assert claim_verdict(claim, _tests_frame(0.3), "error")[2] == "reproduced (not significant)"
+
+
+def test_reference_numbers_are_the_papers_tables():
+    from sharebench.benchmarks.lws import REFERENCE_NUMBERS
+
+    assert REFERENCE_NUMBERS["lws-dkl-mnist"]["lws"]["error"] == pytest.approx(0.1183)
+    assert REFERENCE_NUMBERS["lws-cifar100"]["isolated"]["error"] == pytest.approx(0.3650)
+    assert REFERENCE_NUMBERS["lws-omniglot"]["lws"]["error_std"] == pytest.approx(0.0254)
