@@ -55,16 +55,20 @@ def test_same_seed_same_record_and_other_seed_differs():
     assert c["curves"]["accuracy"] != a["curves"]["accuracy"]
 
 
-def test_resume_after_interruption_gives_the_uninterrupted_record():
-    exp = tiny_experiment()
-    full = run_job(Job(exp, "isolated", 0), progress=False)
-    record_path(exp, "isolated", 0).unlink()
+@pytest.mark.parametrize("method", ["isolated", "lws"])  # lws: two batches per iteration, NES state, entropy
+def test_resume_after_interruption_gives_the_uninterrupted_record(method):
+    exp = tiny_experiment({"isolated": {}, "lws": {"num_slots": 3}}, iterations=10 if method == "lws" else 20)
+    full = run_job(Job(exp, method, 0), progress=False)
+    record_path(exp, method, 0).unlink()
     with pytest.raises(KeyboardInterrupt):
-        run_job(Job(exp, "isolated", 0), progress=False, stop_after=10)
-    assert not record_path(exp, "isolated", 0).exists()
-    resumed = run_job(Job(exp, "isolated", 0), progress=False)
-    assert resumed["resumed_from"] == 10
+        run_job(Job(exp, method, 0), progress=False, stop_after=5 if method == "lws" else 10)
+    assert not record_path(exp, method, 0).exists()
+    resumed = run_job(Job(exp, method, 0), progress=False)
+    assert resumed["resumed_from"] == (5 if method == "lws" else 10)
     assert strip(resumed) == strip(full)
+    if method == "lws":
+        assert len(full["curves"]["method"]["entropy"]) == len(full["curves"]["iteration"])
+        assert len(full["method_info"]["probabilities"]) == 4
     assert not checkpoint_path(full["config_hash"]).exists()  # cleaned up once the record is written
 
 
