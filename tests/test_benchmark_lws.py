@@ -21,6 +21,7 @@ from sharebench.methods.lws import nes_update, rank_utilities
 
 CASES = {  # name -> (tasks, slots K, image size)
     "dkl-T3-K3-28px": (3, 3, 28),
+    "quick-T5-K3-16px": (5, 3, 16),
     "T20-K20-16px": (20, 20, 16),
 }
 
@@ -45,7 +46,7 @@ def loop_step(m, batches) -> float:
         for t in range(T):
             loss = F.cross_entropy(m.net.forward(xs[t:t + 1], a, tasks[t:t + 1])[0], ys[t])
             loss.backward()
-            total += float(loss)
+            total += float(loss.detach())
     m.normalize_gradients(len(samples))
     m.optimizer.step()
     return total / len(samples)
