@@ -206,22 +206,19 @@ class BankedNet(nn.Module):
     def _per_slot(unit: Unit, h: Tensor, slots: Tensor, norm_rows: Tensor) -> Tensor:
         """Run the unit once per distinct slot on the concatenated rows using it.
 
-        Rows already grouped by slot (full sharing, isolated) are sliced as views; otherwise they are
-        sorted by slot once (a stable permutation, so BN running moments keep the row order within a
-        slot), run as contiguous groups, and put back in order."""
+        Rows are sorted by slot once (a stable permutation, so BN running moments keep the row order
+        within a slot; skipped when they are already grouped, as in full sharing or isolated), split into
+        contiguous groups (`split`, whose backward is one concatenation rather than a zero-filled
+        buffer per group), run, concatenated and put back in order."""
         groups, in_order = slot_groups(slots)
-        if in_order:
-            outs = [unit(h[sel], slots[sel], norm_rows[sel]) for _, sel in groups]
-            return torch.cat(outs) if len(outs) > 1 else outs[0]
-        order = torch.cat([torch.arange(len(slots))[sel] for _, sel in groups]).to(h.device)
-        hs, ss, rs = h.index_select(0, order), slots[order], norm_rows[order]
-        outs, start = [], 0
-        for _, sel in groups:
-            n = (sel.stop - sel.start) if isinstance(sel, slice) else len(sel)
-            part = slice(start, start + n)
-            outs.append(unit(hs[part], ss[part], rs[part]))
-            start += n
-        return torch.cat(outs).index_select(0, torch.argsort(order))
+        sizes = [(sel.stop - sel.start) if isinstance(sel, slice) else len(sel) for _, sel in groups]
+        order = None
+        if not in_order:
+            order = torch.cat([torch.arange(len(slots))[sel] for _, sel in groups]).to(h.device)
+            h, slots, norm_rows = h.index_select(0, order), slots[order], norm_rows[order]
+        outs = [unit(hp, sp, rp) for hp, sp, rp in zip(h.split(sizes), slots.split(sizes), norm_rows.split(sizes))]
+        out = torch.cat(outs) if len(outs) > 1 else outs[0]
+        return out if order is None else out.index_select(0, torch.argsort(order))
 
     def forward_loop(self, x: Tensor, assignment: Tensor, tasks: Tensor) -> Tensor:
         """The straightforward reference: one forward pass per task, as a Python loop.
