@@ -65,7 +65,7 @@ def curve_figure(curves: pd.DataFrame, exp: Experiment, path: Path, metric: str 
 
 
 def experiment_section(exp: Experiment, summary: pd.DataFrame, tests: pd.DataFrame, curves: pd.DataFrame,
-                       out: Path) -> tuple[str, list]:
+                       out: Path) -> str:
     meta = read_suite_meta(exp.suite)
     rows = []
     for method in exp.methods:
@@ -95,7 +95,7 @@ def experiment_section(exp: Experiment, summary: pd.DataFrame, tests: pd.DataFra
               "Per task (test images: " + ", ".join(f"{t['name']} {t['n_test']}" for t in meta["tasks"]) + "):", "",
               tabulate(per_task, headers=["method"] + [t["name"] for t in meta["tasks"]], tablefmt="github"), "",
               f"![test accuracy vs iterations](figures/{figure.name})", ""]
-    return "\n".join(lines), rows
+    return "\n".join(lines)
 
 
 def write_report(exps: list[Experiment], skipped: list[str], results: Path, out: Path, profile: str) -> Path:
@@ -107,20 +107,16 @@ def write_report(exps: list[Experiment], skipped: list[str], results: Path, out:
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = ["# sharebench report", "", f"Profile `{profile}`, generated {stamp}. Numbers come from the run "
              "records in `results/runs/`; statistics from `results/summary.csv` and `results/tests.csv`.", ""]
-    html_parts = []
+    # per-experiment sections first: they draw the curve figures the paper sections link to
+    sections = [experiment_section(exp, summary, tests, curves, out) for exp in exps]
     if any(e.benchmark == "lws" for e in exps):
         from sharebench.benchmarks import lws_report
 
-        for exp in exps:  # the per-experiment curve figures the LWS section links to
-            curve_figure(curves, exp, out / "figures" / f"{exp.name}.png")
         path = results / "assignments.csv"
         assignments = pd.read_csv(path) if path.exists() and path.stat().st_size > 1 else pd.DataFrame(
             columns=["experiment", "method", "seed", "layer", "layer_index", "task", "slot", "group_size"])
         parts.append(lws_report.render(exps, summary, tests, curves, assignments, out))
-    for exp in exps:
-        section, rows = experiment_section(exp, summary, tests, curves, out)
-        parts.append(section)
-        html_parts.append((exp, rows))
+    parts += sections
     if skipped:
         parts += ["## Not run in this profile", ""]
         parts += [f"- `{name}`: no settings for profile `{profile}` (see params.yaml)" for name in skipped]

@@ -95,8 +95,8 @@ class LearnedWeightSharing(BankedMethod):
             problems.append("nes_samples must be >= 2 and sgd_samples >= 1")
         if not 0 <= h["min_prob"] < 1 or h["nes_lr"] <= 0:
             problems.append("need 0 <= min_prob < 1 and nes_lr > 0")
-        if h["num_slots"] < 0 or h["samples_per_pass"] < 0:
-            problems.append("num_slots and samples_per_pass must be >= 0")
+        if h["samples_per_pass"] < 0:
+            problems.append("samples_per_pass must be >= 0")
         if h["norm"] != "bn":
             problems.append("norm must be 'bn' (batch norm belongs to the weight slot)")
         if problems:

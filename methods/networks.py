@@ -127,10 +127,6 @@ def backbone_layers(name: str, input_shape: tuple[int, int, int], **options) -> 
     return BACKBONES[name](tuple(input_shape), **options)
 
 
-def shareable_mask(layers: list[LayerSpec]) -> list[bool]:
-    return [spec.shareable for spec in layers]
-
-
 class BankedNet(nn.Module):
     # "auto": one grouped convolution on CUDA, and on CPU when at least `grouped_min_slots` slots are
     # distinct; otherwise one convolution per distinct slot. "grouped" / "per-slot" force one.
