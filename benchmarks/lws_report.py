@@ -17,17 +17,14 @@ from tabulate import tabulate  # noqa: E402
 
 from sharebench.benchmarks.config import Experiment  # noqa: E402
 from sharebench.benchmarks.lws import CLAIMS, LITERATURE, METHOD_LABELS, REFERENCE_NUMBERS, TABLES, Claim  # noqa: E402
+from sharebench.benchmarks.report import fmt_cell  # noqa: E402
 
 METHOD_ORDER = ["shareall", "isolated", "partial", "lws"]
 
 
 def _cell(summary: pd.DataFrame, exp: str, method: str, metric: str) -> str:
-    row = summary[(summary.experiment == exp) & (summary.method == method) & (summary.metric == metric)]
-    if row.empty:
-        return "—"
-    r = row.iloc[0]
-    std = "" if math.isnan(r["std"]) else f" ± {100 * r['std']:.2f}"
-    return f"{100 * r['mean']:.2f}{std} (n={int(r['n'])})"
+    cell = fmt_cell(summary, exp, method, metric)
+    return "—" if cell == "not run" else cell
 
 
 def _paper(exp: str, method: str) -> str:

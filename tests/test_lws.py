@@ -12,16 +12,10 @@ import torch.nn.functional as F
 
 from sharebench.methods import TaskSpec, create_method
 from sharebench.methods.lws import entropy, nes_update, rank_utilities
+from tests.test_methods import TINY
+from tests.test_methods import tiny_batch as batch
 
-SPEC = TaskSpec(["a", "b", "c"], [4, 6, 2], (8, 8, 1))
-
-
-def batch(seed: int = 0, spec: TaskSpec = SPEC, b: int = 5):
-    g = torch.Generator().manual_seed(seed)
-    h, w, c = spec.image_shape
-    x = torch.rand(spec.num_tasks, b, c, h, w, generator=g)
-    y = torch.stack([torch.randint(0, k, (b,), generator=g) for k in spec.num_classes])
-    return x, y
+SPEC = TINY
 
 
 def test_rank_utilities_follow_eq_12():
