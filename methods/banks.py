@@ -21,21 +21,42 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+INITS = ("torch", "he-uniform")
 
-def _he_uniform_(w: Tensor) -> None:
-    """Uniform He initialisation per slot (the LWS paper's choice), fan-in from the slot's shape."""
-    for k in range(w.shape[0]):
-        nn.init.kaiming_uniform_(w[k], nonlinearity="relu")
+
+def init_slots_(weight: Tensor, bias: Tensor | None, init: str = "torch") -> None:
+    """Initialise every slot on its own, with the fan-in of one slot.
+
+    - "torch" (default): exactly what `nn.Conv2d` / `nn.Linear` of the slot's shape do in
+      `reset_parameters`: weight kaiming_uniform_(a=sqrt(5)) = U(+-1/sqrt(fan_in)), bias U(+-1/sqrt(fan_in)).
+      The released LWS code never calls an init function, so its layers get this; the LWS paper's
+      "uniform He initialization" describes exactly that default (issue 7).
+    - "he-uniform": U(+-sqrt(6/fan_in)) (gain sqrt(2)) and zero biases, for a paper that asks for it.
+    """
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; known: {', '.join(INITS)}")
+    for k in range(weight.shape[0]):
+        if init == "torch":
+            nn.init.kaiming_uniform_(weight[k], a=math.sqrt(5))
+        else:
+            nn.init.kaiming_uniform_(weight[k], nonlinearity="relu")
+        if bias is not None:
+            if init == "torch":
+                fan_in, _ = nn.init._calculate_fan_in_and_fan_out(weight[k])
+                bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                nn.init.uniform_(bias[k], -bound, bound)
+            else:
+                nn.init.zeros_(bias[k])
 
 
 class BankedConv2d(nn.Module):
     def __init__(self, num_slots: int, in_channels: int, out_channels: int, kernel_size: int = 3,
-                 padding: int = 1, bias: bool = False, stride: int = 1):
+                 padding: int = 1, bias: bool = False, stride: int = 1, init: str = "torch"):
         super().__init__()
         self.padding, self.stride = padding, stride
         self.weight = nn.Parameter(torch.empty(num_slots, out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(num_slots, out_channels)) if bias else None
-        _he_uniform_(self.weight.data)
+        init_slots_(self.weight.data, None if self.bias is None else self.bias.data, init)
 
     @property
     def num_slots(self) -> int:
@@ -62,11 +83,12 @@ class BankedConv2d(nn.Module):
 
 
 class BankedLinear(nn.Module):
-    def __init__(self, num_slots: int, in_features: int, out_features: int, bias: bool = True):
+    def __init__(self, num_slots: int, in_features: int, out_features: int, bias: bool = True,
+                 init: str = "torch"):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(num_slots, out_features, in_features))
         self.bias = nn.Parameter(torch.zeros(num_slots, out_features)) if bias else None
-        _he_uniform_(self.weight.data)
+        init_slots_(self.weight.data, None if self.bias is None else self.bias.data, init)
 
     @property
     def num_slots(self) -> int:
@@ -163,13 +185,13 @@ def slot_groups(slots: Tensor) -> tuple[list[tuple[int, slice | Tensor]], bool]:
 class HeadBank(nn.Module):
     """Per-task output layers of different widths, padded to the widest and masked.
 
-    Padding rows get no gradient (their logits are -inf), and He-uniform init depends on fan-in
-    only, so each task's head is distributed exactly like a separate nn.Linear(in, classes_t).
+    Padding rows get no gradient (their logits are -inf), and the init depends on fan-in only, so
+    each task's head is distributed exactly like a separate nn.Linear(in, classes_t).
     """
 
-    def __init__(self, in_features: int, num_classes: list[int]):
+    def __init__(self, in_features: int, num_classes: list[int], init: str = "torch"):
         super().__init__()
-        self.linear = BankedLinear(len(num_classes), in_features, max(num_classes))
+        self.linear = BankedLinear(len(num_classes), in_features, max(num_classes), init=init)
         mask = torch.zeros(len(num_classes), max(num_classes), dtype=torch.bool)
         for t, c in enumerate(num_classes):
             mask[t, c:] = True

@@ -20,7 +20,7 @@ from sharebench.methods.registry import register
 
 @register("finetune")
 class PretrainFinetune(BankedMethod):
-    HPARAMS: ClassVar[dict[str, Any]] = {"lr": 1e-3, "norm": "bn", "pretrain_fraction": 0.5}
+    HPARAMS: ClassVar[dict[str, Any]] = {**BankedMethod.HPARAMS, "pretrain_fraction": 0.5}
 
     def initial_assignment(self, num_layers: int) -> Tensor:
         if not 0.0 <= self.hparams["pretrain_fraction"] <= 1.0:

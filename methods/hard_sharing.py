@@ -32,7 +32,7 @@ def multitask_loss(logits: Tensor, y: Tensor) -> Tensor:
 class BankedMethod(Method):
     """A BankedNet with a fixed assignment, trained by Adam; subclasses choose the assignment."""
 
-    HPARAMS: ClassVar[dict[str, Any]] = {"lr": 1e-3, "norm": "bn"}
+    HPARAMS: ClassVar[dict[str, Any]] = {"lr": 1e-3, "norm": "bn", "init": "torch"}
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -42,7 +42,7 @@ class BankedMethod(Method):
         assignment = self.only_shareable(self.initial_assignment(len(self.layers)))
         slots = [int(assignment[:, layer].max()) + 1 for layer in range(len(self.layers))]
         self.net = BankedNet(self.layers, self.tasks.num_classes, self.slots_per_layer(slots),
-                             norm=self.hparams["norm"]).to(self.device)
+                             norm=self.hparams["norm"], init=self.hparams["init"]).to(self.device)
         self.register_assignment(assignment)
         self.all_tasks = torch.arange(self.tasks.num_tasks, device=self.device)
         self.optimizer = self.make_optimizer()
@@ -65,6 +65,12 @@ class BankedMethod(Method):
     def register_assignment(self, assignment: Tensor) -> None:
         self.assignment = assignment.to(self.device)
 
+    def slot_users(self) -> list[Tensor]:
+        """Per layer, how many tasks use each slot under the current assignment: [K_l] counts."""
+        a = self.assignment.cpu()
+        return [torch.bincount(a[:, layer], minlength=unit.num_slots).float()
+                for layer, unit in enumerate(self.net.layers)]
+
     def make_optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.net.parameters(), lr=self.hparams["lr"])
 
@@ -83,6 +89,7 @@ class BankedMethod(Method):
             out["penalty"] = float(pen.detach())
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
+        self.net.average_gradients_over_users(self.slot_users())  # as the released LWS code, for every method
         self.optimizer.step()
         return out
 
@@ -135,12 +142,12 @@ class ShareAll(BankedMethod):
 
 @register("deep")
 class DeepSharing(ShareAll):
-    HPARAMS: ClassVar[dict[str, Any]] = {"lr": 1e-3, "norm": "task-bn"}
+    HPARAMS: ClassVar[dict[str, Any]] = {**BankedMethod.HPARAMS, "norm": "task-bn"}
 
 
 @register("partial")
 class PartialSharing(BankedMethod):
-    HPARAMS: ClassVar[dict[str, Any]] = {"lr": 1e-3, "norm": "bn", "shared_layers": [0, 1]}
+    HPARAMS: ClassVar[dict[str, Any]] = {**BankedMethod.HPARAMS, "shared_layers": [0, 1]}
 
     def initial_assignment(self, num_layers: int) -> Tensor:
         shared = self.hparams["shared_layers"]

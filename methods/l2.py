@@ -46,7 +46,8 @@ def pairwise_sq_distance(bank: Tensor) -> Tensor:
 
 @register("l2")
 class L2Reg(BankedMethod):
-    HPARAMS: ClassVar[dict[str, Any]] = {"lr": 1e-3, "norm": "bn", "lambda": 10.0, "hard_shared_fraction": 0.0}
+    HPARAMS: ClassVar[dict[str, Any]] = {**BankedMethod.HPARAMS, "lambda": 10.0,
+                                         "hard_shared_fraction": 0.0}
 
     def initial_assignment(self, num_layers: int) -> Tensor:
         frac = self.hparams["hard_shared_fraction"]

@@ -69,6 +69,7 @@ class LearnedWeightSharing(BankedMethod):
     HPARAMS: ClassVar[dict[str, Any]] = {
         "lr": 1e-3,            # eta_theta, Adam
         "norm": "bn",          # BN belongs to the slot (module), as in the released code
+        "init": "torch",       # torch.nn defaults per slot (the released code calls no init function)
         "num_slots": 0,        # K; 0 = one slot per task
         "nes_lr": 1e-2,        # eta_pi
         "nes_samples": 8,      # lambda_pi
@@ -184,22 +185,14 @@ class LearnedWeightSharing(BankedMethod):
         self.optimizer.step()
         return {"loss": total / S}
 
-    @torch.no_grad()
     def normalize_gradients(self, num_samples: int) -> None:
-        """Each parameter's gradient becomes the average over its (expected) users."""
-        users = self.probs.sum(dim=1).to(self.device, torch.float32)  # [L_routed, K]: expected tasks per slot
+        """Each parameter's gradient becomes the average over its (expected) users: a routed slot divided
+        by lambda_theta * sum_t p[t, slot], an always-shared layer by lambda_theta * T, a head by lambda_theta."""
+        users = self.probs.sum(dim=1)  # [L_routed, K]: expected tasks per slot
         routed_index = {layer: i for i, layer in enumerate(self.routed)}
-        for layer, unit in enumerate(self.net.layers):
-            if layer in routed_index:
-                div = users[routed_index[layer]] * num_samples
-            else:
-                div = torch.full((1,), float(self.tasks.num_tasks * num_samples), device=self.device)
-            for p in unit.parameters():
-                if p.grad is not None:
-                    p.grad.div_(div.view(-1, *([1] * (p.ndim - 1))))
-        for p in self.net.head.parameters():
-            if p.grad is not None:
-                p.grad.div_(num_samples)
+        per_layer = [users[routed_index[layer]] if layer in routed_index
+                     else torch.full((1,), float(self.tasks.num_tasks)) for layer in range(len(self.layers))]
+        self.net.average_gradients_over_users(per_layer, num_samples)
 
     # -- records
     def snapshot(self) -> dict[str, float]:

@@ -136,8 +136,9 @@ class BankedNet(nn.Module):
     grouped_min_slots = 10
 
     def __init__(self, layers: list[LayerSpec], num_classes: list[int], slots_per_layer: list[int],
-                 norm: str = "bn"):
+                 norm: str = "bn", init: str = "torch"):
         super().__init__()
+        self.init = init
         if norm not in NORMS:
             raise ValueError(f"unknown norm {norm!r}; known: {', '.join(NORMS)}")
         if len(slots_per_layer) != len(layers):
@@ -147,18 +148,19 @@ class BankedNet(nn.Module):
             raise ValueError("the last hidden layer must be dense or end in global pooling")
         self.specs, self.norm, self.num_tasks = layers, norm, len(num_classes)
         self.layers = nn.ModuleList(self._build_unit(spec, k) for spec, k in zip(layers, slots_per_layer))
-        self.head = HeadBank(last.out_features, num_classes)
+        self.head = HeadBank(last.out_features, num_classes, init=init)
 
     def _build_unit(self, spec: LayerSpec, k: int) -> Unit:
         if spec.kind not in KINDS:
             raise ValueError(f"layer {spec.name}: unknown kind {spec.kind!r}; known: {KINDS}")
         rows = k if self.norm == "bn" else self.num_tasks
         if spec.kind == "dense":
-            return DenseUnit(k, spec.in_features, spec.out_features)
+            return DenseUnit(k, spec.in_features, spec.out_features, init=self.init)
         if spec.kind == "block":
-            return BasicBlockUnit(k, rows, spec.in_features, spec.out_features, spec.stride, self.norm != "none")
+            return BasicBlockUnit(k, rows, spec.in_features, spec.out_features, spec.stride, self.norm != "none",
+                                  init=self.init)
         return ConvUnit(k, rows, spec.in_features, spec.out_features, spec.batchnorm and self.norm != "none",
-                        spec.pool, spec.stride)
+                        spec.pool, spec.stride, init=self.init)
 
     @property
     def layer_names(self) -> list[str]:
@@ -225,6 +227,30 @@ class BankedNet(nn.Module):
         for i in range(len(tasks)):
             outs.append(self.forward(x[i:i + 1], assignment, tasks[i:i + 1]))
         return torch.cat(outs)
+
+    @torch.no_grad()
+    def average_gradients_over_users(self, users_per_layer: list[Tensor], samples: int = 1) -> None:
+        """Divide each slot's gradient by (its number of users) x `samples`, and each head's by `samples`.
+
+        The released LWS code does this for every module (`normalize_weight_gradients`): a layer shared by
+        T tasks gets its summed gradient divided by T, so that every parameter's gradient is the average
+        over its users. `users_per_layer[l]` [K_l] may be fractional (LWS: expected users sum_t p).
+        Batch-norm rows that belong to a task (domain-specific BN) have one user each.
+        """
+        for unit, users in zip(self.layers, users_per_layer):
+            div = users.to(self.head.pad_mask.device, torch.float32).clamp_min(1e-12) * samples
+            per_slot = {id(t) for t in unit.slot_tensors(norm_per_slot=self.norm == "bn")}
+            for p in unit.parameters():
+                if p.grad is None:
+                    continue
+                if id(p) in per_slot:
+                    p.grad.div_(div.view(-1, *([1] * (p.ndim - 1))))
+                elif samples != 1:
+                    p.grad.div_(samples)
+        if samples != 1:
+            for p in self.head.parameters():
+                if p.grad is not None:
+                    p.grad.div_(samples)
 
     def copy_slot(self, layer: int, src: int, dst: int) -> None:
         """Copy one slot's weights (and its BN rows, when BN is per slot) into another slot."""

@@ -21,6 +21,10 @@ def _maybe_norm(num_rows: int, channels: int, enabled: bool) -> BankedBatchNorm 
 class Unit(nn.Module):
     kind = "conv"  # "conv" units may be run per slot group; "dense" units always run as one bmm
 
+    @property
+    def num_slots(self) -> int:
+        return next(m for m in self.modules() if isinstance(m, (BankedConv2d, BankedLinear))).num_slots
+
     def core_parameters(self) -> list[nn.Parameter]:
         """The layer weights (not the batch-norm scale and shift): what soft sharing ties together."""
         norm_ids = {id(p) for m in self.modules() if isinstance(m, BankedBatchNorm) for p in m.parameters()}
@@ -42,9 +46,9 @@ class ConvUnit(Unit):
     """conv3x3 -> BN -> ReLU -> (maxpool 2)."""
 
     def __init__(self, num_slots: int, norm_rows: int, in_ch: int, out_ch: int, batchnorm: bool, pool: bool,
-                 stride: int = 1):
+                 stride: int = 1, init: str = "torch"):
         super().__init__()
-        self.conv = BankedConv2d(num_slots, in_ch, out_ch, bias=not batchnorm, stride=stride)
+        self.conv = BankedConv2d(num_slots, in_ch, out_ch, bias=not batchnorm, stride=stride, init=init)
         self.norm = _maybe_norm(norm_rows, out_ch, batchnorm)
         self.pool = pool
 
@@ -65,9 +69,9 @@ class DenseUnit(Unit):
 
     kind = "dense"
 
-    def __init__(self, num_slots: int, in_features: int, out_features: int):
+    def __init__(self, num_slots: int, in_features: int, out_features: int, init: str = "torch"):
         super().__init__()
-        self.linear = BankedLinear(num_slots, in_features, out_features)
+        self.linear = BankedLinear(num_slots, in_features, out_features, init=init)
 
     def forward(self, h: Tensor, slots: Tensor, norm_rows: Tensor) -> Tensor:
         return F.relu(self.linear(h.flatten(2) if h.ndim > 3 else h, slots))
@@ -77,16 +81,17 @@ class BasicBlockUnit(Unit):
     """A ResNet BasicBlock (He et al. 2016) as one routed unit: conv3x3(stride)-BN-ReLU-conv3x3-BN plus
     the shortcut (conv1x1(stride)-BN when the shape changes), then ReLU. LWS routes the whole block."""
 
-    def __init__(self, num_slots: int, norm_rows: int, in_ch: int, out_ch: int, stride: int, batchnorm: bool = True):
+    def __init__(self, num_slots: int, norm_rows: int, in_ch: int, out_ch: int, stride: int, batchnorm: bool = True,
+                 init: str = "torch"):
         super().__init__()
-        self.conv1 = BankedConv2d(num_slots, in_ch, out_ch, stride=stride, bias=not batchnorm)
+        self.conv1 = BankedConv2d(num_slots, in_ch, out_ch, stride=stride, bias=not batchnorm, init=init)
         self.norm1 = _maybe_norm(norm_rows, out_ch, batchnorm)
-        self.conv2 = BankedConv2d(num_slots, out_ch, out_ch, bias=not batchnorm)
+        self.conv2 = BankedConv2d(num_slots, out_ch, out_ch, bias=not batchnorm, init=init)
         self.norm2 = _maybe_norm(norm_rows, out_ch, batchnorm)
         self.shortcut = self.shortcut_norm = None
         if stride != 1 or in_ch != out_ch:
             self.shortcut = BankedConv2d(num_slots, in_ch, out_ch, kernel_size=1, padding=0, stride=stride,
-                                         bias=not batchnorm)
+                                         bias=not batchnorm, init=init)
             self.shortcut_norm = _maybe_norm(norm_rows, out_ch, batchnorm)
 
     @staticmethod

@@ -1,0 +1,185 @@
+"""The baselines are the released code's baselines: same initialisation, same step (issue 7, Part 1).
+
+The released LWS code builds plain `nn.Module`s (never calling an init function), runs one module per
+(task, layer) in a Python loop, sums every task's mean cross-entropy, divides each module's gradient by
+its number of users and takes one Adam step. Our banks must do exactly that.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sharebench.methods import TaskSpec, create_method
+from sharebench.methods.banks import BankedConv2d, BankedLinear, HeadBank
+from sharebench.methods.networks import BankedNet, backbone_layers
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_conv_slots_are_drawn_exactly_as_nn_conv2d(bias):
+    torch.manual_seed(3)
+    bank = BankedConv2d(3, 5, 7, kernel_size=3, bias=bias)
+    torch.manual_seed(3)
+    plain = [nn.Conv2d(5, 7, 3, padding=1, bias=bias) for _ in range(3)]
+    for k, layer in enumerate(plain):
+        torch.testing.assert_close(bank.weight[k], layer.weight, rtol=0, atol=0)
+        if bias:
+            torch.testing.assert_close(bank.bias[k], layer.bias, rtol=0, atol=0)
+
+
+def test_linear_slots_and_heads_are_drawn_exactly_as_nn_linear():
+    torch.manual_seed(4)
+    bank = BankedLinear(2, 11, 6)
+    torch.manual_seed(4)
+    plain = [nn.Linear(11, 6) for _ in range(2)]
+    for k, layer in enumerate(plain):
+        torch.testing.assert_close(bank.weight[k], layer.weight, rtol=0, atol=0)
+        torch.testing.assert_close(bank.bias[k], layer.bias, rtol=0, atol=0)
+    head = HeadBank(11, [3, 6])  # padded to 6 rows; the fan-in (11) is what sets the bound
+    bound = 1 / math.sqrt(11)
+    assert float(head.linear.weight.detach().abs().max()) <= bound
+    assert float(head.linear.bias.detach().abs().max()) <= bound
+
+
+@pytest.mark.parametrize("make_bank, make_plain", [
+    (lambda: BankedConv2d(64, 32, 32, bias=True), lambda: nn.Conv2d(32, 32, 3, padding=1)),
+    (lambda: BankedLinear(64, 288, 128), lambda: nn.Linear(288, 128)),
+])
+def test_init_bounds_and_moments_equal_the_torch_layer(make_bank, make_plain):
+    """Bounds U(+-1/sqrt(fan_in)) and the first two moments, over many slots, as torch.nn's layer."""
+    torch.manual_seed(0)
+    bank = make_bank()
+    plain = [make_plain() for _ in range(64)]
+    for name in ("weight", "bias"):
+        ours = getattr(bank, name).detach().flatten()
+        theirs = torch.cat([getattr(m, name).detach().flatten() for m in plain])
+        bound = float(theirs.abs().max())
+        assert float(ours.abs().max()) <= bound * 1.01 and float(ours.abs().max()) >= bound * 0.95
+        assert abs(float(ours.mean())) < 0.05 * bound
+        torch.testing.assert_close(ours.std(), theirs.std(), rtol=0.03, atol=0)
+
+
+def test_he_uniform_is_still_available_for_a_paper_that_asks_for_it():
+    torch.manual_seed(0)
+    bank = BankedLinear(8, 100, 50, init="he-uniform")
+    assert float(bank.weight.detach().abs().max()) > 1 / math.sqrt(100) * 1.5  # sqrt(6/100) = 0.245 vs 0.1
+    assert float(bank.bias.detach().abs().max()) == 0.0
+    with pytest.raises(ValueError, match="unknown init"):
+        BankedLinear(1, 2, 2, init="xavier")
+
+
+class ReleasedCodeNet(nn.Module):
+    """The released code's shape: plain modules per slot, a loop over tasks, a module per (task, layer)."""
+
+    def __init__(self, net: BankedNet, assignment: torch.Tensor):
+        super().__init__()
+        self.assignment = assignment
+        self.slots = nn.ModuleList()
+        for spec, unit in zip(net.specs, net.layers):
+            mods = nn.ModuleList()
+            for k in range(unit.num_slots):
+                if spec.kind == "conv":
+                    conv = nn.Conv2d(spec.in_features, spec.out_features, 3, padding=1, bias=False)
+                    bn = nn.BatchNorm2d(spec.out_features)
+                    conv.weight.data.copy_(unit.conv.weight[k])
+                    bn.weight.data.copy_(unit.norm.weight[k])
+                    bn.bias.data.copy_(unit.norm.bias[k])
+                    mods.append(nn.Sequential(conv, bn, nn.ReLU(), nn.MaxPool2d(2)))
+                else:
+                    lin = nn.Linear(spec.in_features, spec.out_features)
+                    lin.weight.data.copy_(unit.linear.weight[k])
+                    lin.bias.data.copy_(unit.linear.bias[k])
+                    mods.append(nn.Sequential(nn.Flatten(), lin, nn.ReLU()))
+            self.slots.append(mods)
+        self.heads = nn.ModuleList()
+        for t in range(net.num_tasks):
+            head = nn.Linear(net.head.linear.weight.shape[2], int((~net.head.pad_mask[t]).sum()))
+            head.weight.data.copy_(net.head.linear.weight[t, : head.out_features])
+            head.bias.data.copy_(net.head.linear.bias[t, : head.out_features])
+            self.heads.append(head)
+
+    def forward(self, x: torch.Tensor, task: int) -> torch.Tensor:
+        for layer, mods in enumerate(self.slots):
+            x = mods[int(self.assignment[task, layer])](x)
+        return self.heads[task](x)
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """`trainstep` of the released code with lambda_theta = 1: per task backward of its mean CE, then
+        each module's gradient divided by its number of users (`normalize_weight_gradients`), one Adam step."""
+        optimizer.zero_grad()
+        for t in range(len(self.heads)):
+            F.cross_entropy(self(x[t], t), y[t]).backward()
+        for layer, mods in enumerate(self.slots):
+            users = torch.bincount(self.assignment[:, layer], minlength=len(mods))
+            for k, m in enumerate(mods):
+                for p in m.parameters():
+                    if p.grad is not None:
+                        p.grad.div_(float(users[k]))
+        optimizer.step()
+
+
+@pytest.fixture
+def float64():
+    """Adam's first steps are nearly sign(g): float32 summation-order noise in a near-zero gradient moves a
+    weight by up to lr. In float64 the two code bases agree to 1e-15, which is the check that matters."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+@pytest.mark.parametrize("method", ["isolated", "shareall", "partial"])
+def test_one_baseline_step_equals_the_released_codes_step(method, float64):
+    torch.manual_seed(0)
+    spec = TaskSpec(["a", "b", "c"], [10, 26, 10], (28, 28, 1))
+    ours = create_method(method, spec, "dkl-convnet")
+    ref = ReleasedCodeNet(ours.net, ours.assignment)
+    optimizer = torch.optim.Adam(ref.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(1)
+    for it in range(3):  # three steps, so Adam's moments and BN's running moments matter
+        x = torch.rand(3, 16, 1, 28, 28, generator=g)
+        y = torch.stack([torch.randint(0, k, (16,), generator=g) for k in spec.num_classes])
+        ours.update(x, y, it)
+        ref.train_step(x, y, optimizer)
+    for layer, (unit, mods) in enumerate(zip(ours.net.layers, ref.slots)):
+        used = torch.unique(ours.assignment[:, layer]).tolist()
+        for k in used:
+            if unit.kind == "conv":
+                torch.testing.assert_close(unit.conv.weight[k], mods[k][0].weight, rtol=1e-9, atol=1e-12)
+                torch.testing.assert_close(unit.norm.weight[k], mods[k][1].weight, rtol=1e-9, atol=1e-12)
+                torch.testing.assert_close(unit.norm.running_var[k], mods[k][1].running_var, rtol=1e-9, atol=1e-12)
+            else:
+                torch.testing.assert_close(unit.linear.weight[k], mods[k][1].weight, rtol=1e-9, atol=1e-12)
+    for t, head in enumerate(ref.heads):
+        torch.testing.assert_close(ours.net.head.linear.weight[t, : head.out_features], head.weight,
+                                   rtol=1e-9, atol=1e-12)
+    x = torch.rand(5, 1, 28, 28, generator=g)
+    ref.eval()
+    torch.testing.assert_close(ours.predict(x, 1), ref(x, 1), rtol=1e-9, atol=1e-12)
+
+
+def test_shared_slot_gradient_is_divided_by_its_users():
+    """Without the division, the shared slot's first Adam step would be the same (Adam is scale-free up to
+    epsilon), so check the gradient itself: shareall's slot-0 gradient is the mean over tasks."""
+    torch.manual_seed(0)
+    spec = TaskSpec(["a", "b", "c"], [4, 4, 4], (8, 8, 1))
+    m = create_method("shareall", spec, "mlp", backbone_options={"hidden": (5,)})
+    x, y = torch.rand(3, 4, 1, 8, 8), torch.randint(0, 4, (3, 4))
+    m.net.zero_grad()
+    from sharebench.methods.hard_sharing import multitask_loss
+
+    multitask_loss(m.net(x, m.assignment, m.all_tasks), y).backward()
+    summed = m.net.layers[0].linear.weight.grad.clone()
+    m.net.average_gradients_over_users(m.slot_users())
+    torch.testing.assert_close(m.net.layers[0].linear.weight.grad, summed / 3)
+
+
+def test_backbone_layers_all_use_torch_defaults():
+    net = BankedNet(backbone_layers("dkl-convnet", (28, 28, 1)), [10, 10], [2, 2, 2, 2])
+    assert net.init == "torch"
+    bound = 1 / math.sqrt(288)
+    assert float(net.layers[3].linear.weight.detach().abs().max()) <= bound
