@@ -4,10 +4,11 @@
 - assignments.csv: the final assignment of every run of a learned-sharing method (layer, task, slot,
   group size)
 - tests.csv: experiment, metric, method_a, method_b, alternative, U, p, p_holm, n_a, n_b, p_min,
-  underpowered, effect (the common-language effect size U / (n_a n_b): the probability that a run of
-  method_a scores above one of method_b, ties counting half)
+  underpowered, effect (the common-language effect size: the probability that a run of method_a is
+  *better* than one of method_b by the metric's direction, ties counting half)
 Tests are exact (scipy `mannwhitneyu(method="exact")`), one- or two-sided as each comparison is
-declared in params.yaml. Holm's correction is applied within each family = (experiment, metric).
+declared in params.yaml; `better` / `worse` become `greater` / `less` by the metric's direction; a
+paper's claims are added as comparisons. Holm's correction is applied within each family = (experiment, metric).
 `p_min` is the smallest p-value the exact test can give with these n; `underpowered` flags tests
 that could never reach p < 0.05, however different the methods.
 """
@@ -25,6 +26,7 @@ import pandas as pd
 from scipy.stats import mannwhitneyu
 
 from sharebench.benchmarks.config import Experiment, config_hash
+from sharebench.benchmarks.metrics import get_metric
 from sharebench.benchmarks.runner import record_path
 from sharebench.datasets.suites import read_suite_meta
 
@@ -44,22 +46,18 @@ def load_records(exp: Experiment, results: Path | None = None) -> list[dict[str,
                 continue
             rec = json.loads(path.read_text())
             if rec.get("config_hash") != config_hash(exp.job_config(method, seed, suite_hash)):
-                log.warning("%s: record %s is from another configuration; ignored", exp.name, path)
+                log.warning("%s: record %s is from another configuration or code; ignored", exp.name, path)
                 continue
             records.append(rec)
     return records
 
 
 def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per (run, metric): the final test metrics, including each task's accuracy."""
+    """One row per (run, metric): the final test metrics (`<metric>`, `<metric>_task_mean`, `<metric>/<task>`)."""
     rows = []
     for r in records:
         base = {"experiment": r["experiment"], "method": r["method"], "seed": r["seed"]}
-        m = r["metrics"]
-        for key in ("accuracy", "accuracy_task_mean", "error", "error_task_mean"):
-            rows.append({**base, "metric": key, "value": m[key]})
-        for task, acc in m["per_task"].items():
-            rows.append({**base, "metric": f"accuracy/{task}", "value": acc})
+        rows += [{**base, "metric": key, "value": value} for key, value in r["metrics"].items()]
     return pd.DataFrame(rows, columns=["experiment", "method", "seed", "metric", "value"])
 
 
@@ -92,18 +90,29 @@ def holm(pvalues: list[float]) -> list[float]:
     return adjusted.tolist()
 
 
+def scipy_alternative(metric: str, alternative: str) -> str:
+    """`better` / `worse` (a than b) as scipy's `greater` / `less`, by the metric's direction."""
+    if alternative not in ("better", "worse"):
+        return alternative
+    higher = get_metric(metric).higher_is_better
+    return "greater" if (alternative == "better") == higher else "less"
+
+
 def mann_whitney_tests(exp: Experiment, runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for c in exp.comparisons:
         sel = runs[(runs.experiment == exp.name) & (runs.metric == c.metric)]
         a = sel[sel.method == c.method_a]["value"].to_numpy()
         b = sel[sel.method == c.method_b]["value"].to_numpy()
+        alternative = scipy_alternative(c.metric, c.alternative)
         row = {"experiment": exp.name, "metric": c.metric, "method_a": c.method_a, "method_b": c.method_b,
-               "alternative": c.alternative, "n_a": len(a), "n_b": len(b),
-               "p_min": min_exact_p(len(a), len(b), c.alternative)}
+               "alternative": alternative, "n_a": len(a), "n_b": len(b),
+               "p_min": min_exact_p(len(a), len(b), alternative)}
         if len(a) and len(b):
-            res = mannwhitneyu(a, b, alternative=c.alternative, method="exact")
-            row.update(U=float(res.statistic), p=float(res.pvalue), effect=float(res.statistic) / (len(a) * len(b)))
+            res = mannwhitneyu(a, b, alternative=alternative, method="exact")
+            share_above = float(res.statistic) / (len(a) * len(b))  # P(a > b), ties half
+            effect = share_above if get_metric(c.metric).higher_is_better else 1.0 - share_above
+            row.update(U=float(res.statistic), p=float(res.pvalue), effect=effect)
         else:
             row.update(U=float("nan"), p=float("nan"), effect=float("nan"))
         row["underpowered"] = row["p_min"] >= ALPHA
@@ -117,19 +126,43 @@ def mann_whitney_tests(exp: Experiment, runs: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def with_claims(exp: Experiment) -> Experiment:
+    """The experiment with its paper's claims added as comparisons (a better than b), unless declared already."""
+    import dataclasses
+
+    from sharebench.benchmarks.config import Comparison
+    from sharebench.benchmarks.papers import paper_for
+
+    paper = paper_for(exp.benchmark)
+    if paper is None:
+        return exp
+    have = {(c.metric, c.method_a, c.method_b, scipy_alternative(c.metric, c.alternative)) for c in exp.comparisons}
+    extra = []
+    for claim in paper.claims:
+        if claim.experiment != exp.name or claim.a not in exp.arms or claim.b not in exp.arms:
+            continue
+        for metric in (claim.metric, f"{claim.metric}_task_mean"):
+            key = (metric, claim.a, claim.b, scipy_alternative(metric, "better"))
+            if key not in have:
+                extra.append(Comparison(metric, claim.a, claim.b, "better"))
+                have.add(key)
+    return dataclasses.replace(exp, comparisons=[*exp.comparisons, *extra])
+
+
 def curves_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """Test accuracy per evaluation, plus the method's own scalars (LWS: routing `entropy`) when it has them."""
+    """Pooled and task-mean metrics per evaluation, plus the method's own scalars (LWS: routing `entropy`)."""
     rows = []
     for r in records:
         c = r["curves"]
-        extra = c.get("method", {})
+        series = {k: v for k, v in c["metrics"].items() if "/" not in k}
+        series.update(c.get("method", {}))
         for i, it in enumerate(c["iteration"]):
-            row = {"experiment": r["experiment"], "method": r["method"], "seed": r["seed"], "iteration": it,
-                   "accuracy": c["accuracy"][i], "accuracy_task_mean": c["accuracy_task_mean"][i]}
-            row.update({key: values[i] for key, values in extra.items() if i < len(values)})
+            row = {"experiment": r["experiment"], "method": r["method"], "seed": r["seed"], "iteration": it}
+            row.update({key: values[i] for key, values in series.items() if i < len(values)})
             rows.append(row)
-    return pd.DataFrame(rows, columns=["experiment", "method", "seed", "iteration", "accuracy", "accuracy_task_mean",
-                                       *sorted({k for r in records for k in r["curves"].get("method", {})})])
+    keys = sorted({k for r in records for k in [*r["curves"]["metrics"], *r["curves"].get("method", {})]
+                   if "/" not in k})
+    return pd.DataFrame(rows, columns=["experiment", "method", "seed", "iteration", *keys])
 
 
 def assignments_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -157,7 +190,8 @@ def analyze(exps: list[Experiment], out: Path) -> dict[str, pd.DataFrame]:
     records = [r for recs in all_records.values() for r in recs]
     runs = runs_frame(records)
     summary = summarize(runs)
-    tests = pd.concat([mann_whitney_tests(e, runs) for e in exps], ignore_index=True) if exps else pd.DataFrame()
+    tests = pd.concat([mann_whitney_tests(with_claims(e), runs) for e in exps], ignore_index=True) if exps \
+        else pd.DataFrame()
     curves = curves_frame(records)
     assignments = assignments_frame(records)
     out.mkdir(parents=True, exist_ok=True)
@@ -166,17 +200,22 @@ def analyze(exps: list[Experiment], out: Path) -> dict[str, pd.DataFrame]:
     tests.to_csv(out / "tests.csv", index=False)
     curves.to_csv(out / "curves.csv", index=False)
     metrics: dict[str, Any] = {}
-    for row in summary[summary.metric.isin(["accuracy", "accuracy_task_mean"])].itertuples():
-        metrics.setdefault(row.experiment, {}).setdefault(row.method, {})[f"{row.metric}_mean"] = row.mean
-        metrics[row.experiment][row.method][f"{row.metric}_std"] = row.std
-        metrics[row.experiment][row.method]["n"] = int(row.n)
+    for exp in exps:  # each experiment's declared metrics, pooled and task mean
+        keys = [k for m in exp.metrics for k in (m, f"{m}_task_mean")]
+        sel = summary[(summary.experiment == exp.name) & summary.metric.isin(keys)]
+        for row in sel.itertuples():
+            metrics.setdefault(row.experiment, {}).setdefault(row.method, {})[f"{row.metric}_mean"] = row.mean
+            metrics[row.experiment][row.method][f"{row.metric}_std"] = row.std
+            metrics[row.experiment][row.method]["n"] = int(row.n)
     plots = out / "plots"
-    for exp in exps:
+    for exp in exps:  # `dvc plots`: the primary metric over iterations, per arm
         sel = curves[curves.experiment == exp.name]
+        keys = [exp.primary_metric, f"{exp.primary_metric}_task_mean"]
         for method, m in sel.groupby("method"):
             folder = plots / exp.name
             folder.mkdir(parents=True, exist_ok=True)
-            m.groupby("iteration")[["accuracy", "accuracy_task_mean"]].mean().reset_index().to_csv(
+            m.groupby("iteration")[keys].mean().reset_index().rename(
+                columns={exp.primary_metric: "value", keys[1]: "value_task_mean"}).to_csv(
                 folder / f"{method}.csv", index=False)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
     return {"summary": summary, "tests": tests, "curves": curves, "runs": runs, "assignments": assignments}

@@ -18,8 +18,11 @@ import yaml
 PROFILES = ("quick", "small", "paper")
 EXPERIMENT_KEYS = {"title", "benchmark", "suite", "backbone", "backbone_options", "methods", "iterations",
                    "eval_interval", "seeds", "batch_per_task", "reference", "comparisons", "profiles",
-                   "description"}
-ALTERNATIVES = ("two-sided", "less", "greater")
+                   "description", "extends", "metrics", "eval_tasks", "roles", "target_labels", "label_seed",
+                   "requires"}
+ARM_KEYS = {"method", "backbone", "backbone_options", "label"}  # every other key of an arm is a hyperparameter
+ALTERNATIVES = ("two-sided", "less", "greater", "better", "worse")
+DEFAULT_METRICS = ["accuracy", "error"]
 
 
 class ConfigError(ValueError):
@@ -29,9 +32,31 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Comparison:
     metric: str
-    method_a: str
+    method_a: str  # arm labels
     method_b: str
-    alternative: str  # scipy's: "less" tests metric(a) < metric(b)
+    alternative: str  # scipy's: "less" tests metric(a) < metric(b); "better"/"worse" are resolved by direction
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One column of an experiment: a registered method with its own hyperparameters (and backbone)."""
+
+    label: str
+    method: str
+    hparams: dict[str, Any]
+    backbone: str
+    backbone_options: dict[str, Any]
+    display: str = ""
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A network a job needs from elsewhere: another experiment's arm (the model store) or pretrained weights."""
+
+    experiment: Experiment | None = None
+    arm: str = ""
+    seed: int = 0
+    pretrained: str = ""
 
 
 @dataclass
@@ -42,7 +67,7 @@ class Experiment:
     suite_options: dict[str, Any]
     backbone: str
     backbone_options: dict[str, Any]
-    methods: dict[str, dict[str, Any]]
+    arms: dict[str, Arm]
     iterations: int
     eval_interval: int
     seeds: list[int]
@@ -52,15 +77,42 @@ class Experiment:
     benchmark: str = "baselines"
     title: str = ""
     description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    eval_tasks: list[str] | None = None  # task names or roles; None = every task
+    roles: dict[str, str] = field(default_factory=dict)  # task name -> source | target (others: task)
+    target_labels: Any = "all"
+    label_seed: int = 0
+    requires: dict[str, Requirement] = field(default_factory=dict)
 
-    def job_config(self, method: str, seed: int, suite_hash: str) -> dict[str, Any]:
-        """Everything that determines a job's result; its hash names the job."""
-        return {"experiment": self.name, "method": method, "seed": seed, "hparams": self.methods[method],
+    @property
+    def methods(self) -> dict[str, Arm]:
+        """The arms by label (an experiment's `methods:` keys are arm labels)."""
+        return self.arms
+
+    @property
+    def primary_metric(self) -> str:
+        return self.metrics[0]
+
+    def job_config(self, arm: str, seed: int, suite_hash: str) -> dict[str, Any]:
+        """Everything that determines a job's result, the code that computes it included; its hash names the job."""
+        from sharebench.benchmarks.provenance import code_fingerprint
+
+        a = self.arms[arm]
+        return {"experiment": self.name, "method": arm, "method_name": a.method, "seed": seed, "hparams": a.hparams,
                 "suite": self.suite, "suite_options": self.suite_options, "suite_hash": suite_hash,
-                "backbone": self.backbone, "backbone_options": self.backbone_options,
+                "backbone": a.backbone, "backbone_options": a.backbone_options,
                 "iterations": self.iterations, "eval_interval": self.eval_interval,
-                "batch_per_task": self.batch_per_task}
+                "batch_per_task": self.batch_per_task, "metrics": self.metrics, "eval_tasks": self.eval_tasks,
+                "roles": self.roles, "target_labels": self.target_labels, "label_seed": self.label_seed,
+                "requires": {k: _requirement_key(r) for k, r in self.requires.items()},
+                "code": code_fingerprint(a.method)}
+
+
+def _requirement_key(r: Requirement) -> dict[str, Any]:
+    if r.pretrained:
+        return {"pretrained": r.pretrained}
+    assert r.experiment is not None
+    return {"experiment": r.experiment.name, "arm": r.arm, "seed": r.seed}
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -103,16 +155,96 @@ def _positive_int(value: Any, where: str) -> int:
     return value
 
 
-def resolve_experiment(name: str, raw: dict[str, Any], profile: str, params: dict[str, Any]) -> Experiment | None:
-    # imported here so that `sharebench --help` does not load torch
-    from sharebench.datasets.suites import suite_names
+def _extended(name: str, raw_all: dict[str, Any], seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An experiment's settings with `extends:` applied: the base's settings, overridden key by key; `methods`
+    and `profiles` are merged entry by entry (an arm set to null is dropped)."""
+    raw = raw_all.get(name) or {}
+    base_name = raw.get("extends")
+    if not base_name:
+        return dict(raw)
+    if base_name not in raw_all:
+        raise ConfigError(f"experiments.{name}.extends: unknown experiment {base_name!r}")
+    if base_name in seen + (name,):
+        raise ConfigError(f"experiments.{name}.extends: cycle {' -> '.join(seen + (name, base_name))}")
+    base = _extended(base_name, raw_all, seen + (name,))
+    out = copy.deepcopy(base)
+    for key, value in raw.items():
+        if key == "extends":
+            continue
+        if key in ("methods", "profiles") and isinstance(value, dict):
+            merged = dict(out.get(key) or {})
+            merged.update(copy.deepcopy(value))
+            out[key] = {k: v for k, v in merged.items() if v is not None or key == "profiles"}
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _arms(methods: Any, merged: dict[str, Any], where: str) -> dict[str, Arm]:
     from sharebench.methods import get_method
     from sharebench.methods.networks import BACKBONES
+    from sharebench.methods.registry import resolve_hparams
+
+    if not isinstance(methods, dict) or not methods:
+        raise ConfigError(f"{where}.methods: want a mapping of arm labels to settings, got {methods!r}")
+    arms = {}
+    for label, body in methods.items():
+        body = dict(body or {})
+        method = body.get("method", label)
+        try:
+            cls = get_method(method)
+        except KeyError as err:
+            raise ConfigError(f"{where}.methods.{label}: {err.args[0]} (an arm names its method with `method:`)") \
+                from None
+        hparams = {k: v for k, v in body.items() if k not in ARM_KEYS}
+        try:
+            resolve_hparams(cls, hparams)
+        except ValueError as err:
+            raise ConfigError(f"{where}.methods.{label}: {err}") from None
+        backbone = body.get("backbone", merged.get("backbone"))
+        if backbone not in BACKBONES:
+            raise ConfigError(f"{where}.methods.{label}: unknown backbone {backbone!r}; known: {sorted(BACKBONES)}")
+        options = dict(merged.get("backbone_options") or {}) if "backbone" not in body else {}
+        options.update(body.get("backbone_options") or {})
+        arms[label] = Arm(label, method, hparams, backbone, options, str(body.get("label", "")))
+    return arms
+
+
+def _requirements(raw: Any, params: dict[str, Any], profile: str, where: str,
+                  seen: tuple[str, ...]) -> dict[str, Requirement]:
+    out = {}
+    for key, spec in (raw or {}).items():
+        spec = spec or {}
+        if "pretrained" in spec:
+            out[key] = Requirement(pretrained=str(spec["pretrained"]))
+            continue
+        other = spec.get("experiment")
+        if other not in (params.get("experiments") or {}) or other in seen:
+            raise ConfigError(f"{where}.requires.{key}: model-store source experiment {other!r} does not exist"
+                              + (" (a cycle)" if other in seen else ""))
+        exp = resolve_experiment(other, params["experiments"][other], profile, params, seen)
+        if exp is None:
+            raise ConfigError(f"{where}.requires.{key}: experiment {other!r} has no settings for profile {profile}")
+        if spec.get("arm") not in exp.arms:
+            raise ConfigError(f"{where}.requires.{key}: experiment {other!r} has no arm {spec.get('arm')!r}; "
+                              f"arms: {sorted(exp.arms)}")
+        out[key] = Requirement(exp, spec["arm"], int(spec.get("seed", 0)))
+    return out
+
+
+def resolve_experiment(name: str, raw: dict[str, Any], profile: str, params: dict[str, Any],
+                       seen: tuple[str, ...] = ()) -> Experiment | None:
+    # imported here so that `sharebench --help` does not load torch
+    from sharebench.benchmarks.metrics import METRICS, check_method_outputs
+    from sharebench.benchmarks.sampling import ROLES
+    from sharebench.datasets.suites import suite_names
+    from sharebench.methods import get_method
 
     where = f"experiments.{name}"
     unknown = set(raw) - EXPERIMENT_KEYS
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(EXPERIMENT_KEYS)}")
+    raw = _extended(name, params.get("experiments") or {name: raw}) if raw.get("extends") else raw
     profiles = raw.get("profiles", {})
     if profile not in profiles:
         return None
@@ -124,38 +256,51 @@ def resolve_experiment(name: str, raw: dict[str, Any], profile: str, params: dic
     suite = merged["suite"]
     if suite not in suite_names():
         raise ConfigError(f"{where_p}: unknown suite {suite!r}; known: {', '.join(suite_names())}")
-    if merged["backbone"] not in BACKBONES:
-        raise ConfigError(f"{where_p}: unknown backbone {merged['backbone']!r}; known: {sorted(BACKBONES)}")
-    methods = {m: dict(h or {}) for m, h in merged["methods"].items()}
-    for m in methods:
+    arms = _arms(merged["methods"], merged, where_p)
+    if merged["reference"] not in arms:
+        raise ConfigError(f"{where_p}: reference {merged['reference']!r} is not one of its arms")
+    metrics = list(merged.get("metrics") or DEFAULT_METRICS)
+    for m in metrics:
+        if m not in METRICS:
+            raise ConfigError(f"{where_p}.metrics: unknown metric {m!r}; known: {', '.join(METRICS)}")
+    for arm in arms.values():
         try:
-            get_method(m)
-        except KeyError as err:
-            raise ConfigError(f"{where_p}.methods: {err.args[0]}") from None
-    if merged["reference"] not in methods:
-        raise ConfigError(f"{where_p}: reference {merged['reference']!r} is not one of its methods")
+            check_method_outputs(metrics, get_method(arm.method), f"{where_p}.methods.{arm.label}")
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    roles = dict(merged.get("roles") or {})
+    bad_roles = {t: r for t, r in roles.items() if r not in ROLES}
+    if bad_roles:
+        raise ConfigError(f"{where_p}.roles: unknown role(s) {bad_roles}; known: {ROLES}")
     iterations = _positive_int(merged["iterations"], f"{where_p}.iterations")
     interval = _positive_int(merged["eval_interval"], f"{where_p}.eval_interval")
     profile_defaults = (params.get("profiles") or {}).get(profile) or {}
     seeds = _seeds(merged.get("seeds", profile_defaults.get("seeds", 5)), where_p)
     comparisons = []
+    primary = [metrics[0], f"{metrics[0]}_task_mean"]
     declared = merged.get("comparisons") or [
-        {"a": m, "b": merged["reference"], "alternative": "two-sided"} for m in methods if m != merged["reference"]]
+        {"a": m, "b": merged["reference"], "alternative": "two-sided"} for m in arms if m != merged["reference"]]
     for c in declared:
         alt = c.get("alternative", "two-sided")
-        if alt not in ALTERNATIVES or c.get("a") not in methods or c.get("b") not in methods:
-            raise ConfigError(f"{where_p}.comparisons: bad entry {c!r} (methods must be in the experiment, "
+        if alt not in ALTERNATIVES or c.get("a") not in arms or c.get("b") not in arms:
+            raise ConfigError(f"{where_p}.comparisons: bad entry {c!r} (arms must be in the experiment, "
                               f"alternative one of {ALTERNATIVES})")
-        for metric in c.get("metrics", ["accuracy", "accuracy_task_mean"]):
+        for metric in c.get("metrics", primary):
+            if metric.split("/")[0].removesuffix("_task_mean") not in metrics:
+                raise ConfigError(f"{where_p}.comparisons: metric {metric!r} is not among the experiment's "
+                                  f"metrics {metrics}")
             comparisons.append(Comparison(metric, c["a"], c["b"], alt))
     suite_options = dict((params.get("suites") or {}).get(suite) or {})
     return Experiment(
         name=name, profile=profile, suite=suite, suite_options=suite_options, backbone=merged["backbone"],
-        backbone_options=dict(merged.get("backbone_options") or {}), methods=methods, iterations=iterations,
+        backbone_options=dict(merged.get("backbone_options") or {}), arms=arms, iterations=iterations,
         eval_interval=interval, seeds=seeds,
         batch_per_task=_positive_int(merged.get("batch_per_task", 16), f"{where_p}.batch_per_task"),
         reference=merged["reference"], comparisons=comparisons, benchmark=merged.get("benchmark", "baselines"),
-        title=merged.get("title", name), description=merged.get("description", ""))
+        title=merged.get("title", name), description=merged.get("description", ""), metrics=metrics,
+        eval_tasks=merged.get("eval_tasks"), roles=roles, target_labels=merged.get("target_labels", "all"),
+        label_seed=int(merged.get("label_seed", 0)),
+        requires=_requirements(merged.get("requires"), params, profile, where_p, seen + (name,)))
 
 
 def experiments(params: dict[str, Any], profile: str | None = None,

@@ -1,4 +1,5 @@
-"""report/index.md (+ index.html): per experiment a table (tabulate) and a curve figure (matplotlib)."""
+"""report/index.md (+ index.html): every registered paper's section (one renderer), then per experiment a
+table of its declared metrics with the paper's number where the paper has one, and a curve figure."""
 
 from __future__ import annotations
 
@@ -16,24 +17,17 @@ from tabulate import tabulate  # noqa: E402
 
 from sharebench.benchmarks.analysis import ALPHA  # noqa: E402
 from sharebench.benchmarks.config import Experiment  # noqa: E402
-from sharebench.benchmarks.papers import reference_number  # noqa: E402
+from sharebench.benchmarks.metrics import get_metric  # noqa: E402
+from sharebench.benchmarks.papers import paper_for, registered_papers  # noqa: E402
+from sharebench.benchmarks.render import fmt_cell, fmt_ref, render_paper  # noqa: E402
 from sharebench.datasets.suites import read_suite_meta  # noqa: E402
-
-
-def fmt_cell(summary: pd.DataFrame, exp: str, method: str, metric: str, scale: float = 100.0) -> str:
-    row = summary[(summary.experiment == exp) & (summary.method == method) & (summary.metric == metric)]
-    if row.empty:
-        return "not run"
-    r = row.iloc[0]
-    std = "" if math.isnan(r["std"]) else f" ± {scale * r['std']:.2f}"
-    return f"{scale * r['mean']:.2f}{std} ({int(r['n'])})"
 
 
 def fmt_p(tests: pd.DataFrame, exp: Experiment, method: str, metric: str) -> str:
     if method == exp.reference:
         return "(reference)"
     sel = tests[(tests.experiment == exp.name) & (tests.metric == metric) & (tests.method_a == method)
-                & (tests.method_b == exp.reference)]
+                & (tests.method_b == exp.reference) & (tests.alternative == "two-sided")]
     if sel.empty or math.isnan(sel.iloc[0]["p"]):
         return ""
     r = sel.iloc[0]
@@ -42,19 +36,22 @@ def fmt_p(tests: pd.DataFrame, exp: Experiment, method: str, metric: str) -> str
     return f"{r['p']:.3g} / {r['p_holm']:.3g}{star}{flag}"
 
 
-def curve_figure(curves: pd.DataFrame, exp: Experiment, path: Path, metric: str = "accuracy") -> None:
+def curve_figure(curves: pd.DataFrame, exp: Experiment, path: Path) -> None:
+    metric = exp.primary_metric
+    m_info = get_metric(metric)
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     sel = curves[curves.experiment == exp.name]
-    for method in exp.methods:
-        m = sel[sel.method == method]
-        if m.empty:
+    for arm in exp.arms:
+        m = sel[sel.method == arm]
+        if m.empty or metric not in m:
             continue
         g = m.groupby("iteration")[metric]
         mean, std = g.mean(), g.std().fillna(0.0)
-        ax.plot(mean.index, 100 * mean.values, label=f"{method} (n={m.seed.nunique()})")
-        ax.fill_between(mean.index, 100 * (mean - std).values, 100 * (mean + std).values, alpha=0.2)
+        ax.plot(mean.index, m_info.scale * mean.values, label=f"{arm} (n={m.seed.nunique()})")
+        ax.fill_between(mean.index, m_info.scale * (mean - std).values, m_info.scale * (mean + std).values,
+                        alpha=0.2)
     ax.set_xlabel("iteration")
-    ax.set_ylabel(f"test {metric.replace('_', ' ')} (%)")
+    ax.set_ylabel(f"test {metric} ({m_info.unit})")
     ax.set_title(f"{exp.title} [{exp.profile}]")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -67,55 +64,70 @@ def curve_figure(curves: pd.DataFrame, exp: Experiment, path: Path, metric: str 
 def experiment_section(exp: Experiment, summary: pd.DataFrame, tests: pd.DataFrame, curves: pd.DataFrame,
                        out: Path) -> str:
     meta = read_suite_meta(exp.suite)
+    paper = paper_for(exp.benchmark)
     rows = []
-    for method in exp.methods:
-        paper = reference_number(exp.benchmark, exp.name, method, "accuracy")
-        rows.append([method, fmt_cell(summary, exp.name, method, "accuracy"),
-                     fmt_cell(summary, exp.name, method, "accuracy_task_mean"),
-                     fmt_p(tests, exp, method, "accuracy"), fmt_p(tests, exp, method, "accuracy_task_mean"),
-                     "" if paper is None else f"{100 * paper:.2f}"])
-    headers = ["method", "accuracy % (pooled)", "accuracy % (task mean)", f"p vs {exp.reference} (pooled)",
-               f"p vs {exp.reference} (task mean)", "paper"]
+    headers = ["arm", "method"]
+    for metric in exp.metrics:
+        unit = get_metric(metric).unit
+        headers += [f"{metric} {unit} (pooled)", f"{metric} {unit} (task mean)", f"p vs {exp.reference} (pooled)"]
+    headers.append(f"paper ({exp.primary_metric})")
+    for arm in exp.arms.values():
+        row = [arm.label, arm.method]
+        for metric in exp.metrics:
+            row += [fmt_cell(summary, exp.name, arm.label, metric),
+                    fmt_cell(summary, exp.name, arm.label, f"{metric}_task_mean"), fmt_p(tests, exp, arm.label, metric)]
+        ref = None if paper is None else paper.reference(exp.name, arm.label, exp.primary_metric)
+        row.append("" if ref is None else fmt_ref(ref) + ("" if paper.comparable(exp) else " (other setting)"))
+        rows.append(row)
     figure = out / "figures" / f"{exp.name}.png"
     curve_figure(curves, exp, figure)
     verified = "yes" if meta["checksum_verified"] else "**no**: some data were imported (see notes)"
+    evaluated = [t for t in meta["tasks"] if not exp.eval_tasks or t["name"] in exp.eval_tasks
+                 or exp.roles.get(t["name"], "task") in exp.eval_tasks]
     lines = [f"## {exp.title}", "", exp.description, "",
              f"- experiment `{exp.name}`, profile `{exp.profile}`; suite `{exp.suite}` "
              f"({', '.join(t['name'] for t in meta['tasks'])}; hash `{meta['content_hash'][:12]}`), "
-             f"backbone `{exp.backbone}`, {exp.iterations} iterations, {exp.batch_per_task} images per task "
-             f"per step, evaluation every {exp.eval_interval}, seeds {exp.seeds[0]}..{exp.seeds[-1]}",
+             f"{exp.iterations} iterations, {exp.batch_per_task} images per task per step, evaluation every "
+             f"{exp.eval_interval}, seeds {exp.seeds[0]}..{exp.seeds[-1]}",
+             "- arms: " + "; ".join(f"`{a.label}` = `{a.method}` on `{a.backbone}`"
+                                    + (f" {a.hparams}" if a.hparams else "") for a in exp.arms.values()),
              f"- data checksum-verified: {verified}"]
+    if exp.roles:
+        lines.append(f"- task roles: {exp.roles}; target training labels visible: {exp.target_labels}")
     lines += [f"- note: {n}" for n in meta["notes"]]
-    per_task = [[method] + [fmt_cell(summary, exp.name, method, f"accuracy/{t['name']}") for t in meta["tasks"]]
-                for method in exp.methods]
-    lines += ["", "Final test accuracy, mean ± std over seeds (n). p: exact two-sided Mann-Whitney U against "
+    first = exp.primary_metric
+    per_task = [[arm] + [fmt_cell(summary, exp.name, arm, f"{first}/{t['name']}") for t in evaluated]
+                for arm in exp.arms]
+    lines += ["", "Final test metrics, mean ± std over seeds (n). p: exact two-sided Mann-Whitney U against "
               f"the reference, raw / Holm-adjusted within the experiment and metric; * p_holm < {ALPHA}; "
               "† n too small for the test ever to reach p < 0.05.", "",
               tabulate(rows, headers=headers, tablefmt="github"), "",
-              "Per task (test images: " + ", ".join(f"{t['name']} {t['n_test']}" for t in meta["tasks"]) + "):", "",
-              tabulate(per_task, headers=["method"] + [t["name"] for t in meta["tasks"]], tablefmt="github"), "",
-              f"![test accuracy vs iterations](figures/{figure.name})", ""]
+              f"Per task, {first} (test images: " + ", ".join(f"{t['name']} {t['n_test']}" for t in evaluated) + "):",
+              "", tabulate(per_task, headers=["arm"] + [t["name"] for t in evaluated], tablefmt="github"), "",
+              f"![test {first} vs iterations](figures/{figure.name})", ""]
     return "\n".join(lines)
 
 
+def _read(path: Path, columns: list[str]) -> pd.DataFrame:
+    return pd.read_csv(path) if path.exists() and path.stat().st_size > 1 else pd.DataFrame(columns=columns)
+
+
 def write_report(exps: list[Experiment], skipped: list[str], results: Path, out: Path, profile: str) -> Path:
-    summary = pd.read_csv(results / "summary.csv")
-    tests = pd.read_csv(results / "tests.csv") if (results / "tests.csv").stat().st_size > 1 else pd.DataFrame(
-        columns=["experiment", "metric", "method_a", "method_b", "p", "p_holm", "underpowered"])
-    curves = pd.read_csv(results / "curves.csv")
+    frames = {"summary": pd.read_csv(results / "summary.csv"),
+              "tests": _read(results / "tests.csv", ["experiment", "metric", "method_a", "method_b", "alternative",
+                                                     "p", "p_holm", "p_min", "underpowered", "n_a", "n_b"]),
+              "curves": pd.read_csv(results / "curves.csv"),
+              "assignments": _read(results / "assignments.csv", ["experiment", "method", "seed", "layer",
+                                                                 "layer_index", "task", "slot", "group_size"])}
     out.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = ["# sharebench report", "", f"Profile `{profile}`, generated {stamp}. Numbers come from the run "
              "records in `results/runs/`; statistics from `results/summary.csv` and `results/tests.csv`.", ""]
     # per-experiment sections first: they draw the curve figures the paper sections link to
-    sections = [experiment_section(exp, summary, tests, curves, out) for exp in exps]
-    if any(e.benchmark == "lws" for e in exps):
-        from sharebench.benchmarks import lws_report
-
-        path = results / "assignments.csv"
-        assignments = pd.read_csv(path) if path.exists() and path.stat().st_size > 1 else pd.DataFrame(
-            columns=["experiment", "method", "seed", "layer", "layer_index", "task", "slot", "group_size"])
-        parts.append(lws_report.render(exps, summary, tests, curves, assignments, out))
+    sections = [experiment_section(exp, frames["summary"], frames["tests"], frames["curves"], out) for exp in exps]
+    for paper in registered_papers():
+        if any(e.benchmark == paper.key for e in exps):
+            parts.append(render_paper(paper, exps, frames, out))
     parts += sections
     if skipped:
         parts += ["## Not run in this profile", ""]

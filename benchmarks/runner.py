@@ -1,9 +1,14 @@
-"""One job = (experiment, method, seed): train, evaluate at the interval, write one JSON record.
+"""One job = (experiment, arm, seed): train, evaluate at the interval, write one JSON record.
 
 Jobs are deterministic on CPU for a given seed (one thread, seeded torch/numpy/python), checkpoint
 at every evaluation and resume from there after being killed, stop with the iteration number on a
 non-finite loss, and write their record atomically. A record whose config hash matches is never
-recomputed, so changing one method's settings retrains that method only.
+recomputed, so changing one arm's settings retrains that arm only; the hash covers the code that
+computes the job (`provenance.py`), so a record made by other code is retrained, not reused.
+
+The runner, not the method, decides what a method may see: target tasks' hidden training labels are
+handed over as -1 (`sampling.labelled_mask`), batches come from the streams the method declares, and only
+the experiment's `eval_tasks` are scored, with its declared metrics.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ import torch
 from tqdm import tqdm
 
 from sharebench.benchmarks.config import Experiment, config_hash
-from sharebench.benchmarks.sampling import MultitaskSampler, stack_batch
+from sharebench.benchmarks.metrics import evaluate
+from sharebench.benchmarks.sampling import StreamSet, labelled_mask
+from sharebench.benchmarks.store import model_path, provide_models
 from sharebench.datasets.atomic import atomic_write, atomic_write_text
 from sharebench.datasets.fetch import data_root
 from sharebench.datasets.suites import Suite, load_suite, read_suite_meta
@@ -43,12 +50,20 @@ class NonFiniteLossError(RuntimeError):
 @dataclass(frozen=True)
 class Job:
     experiment: Experiment
-    method: str
+    method: str  # the arm label
     seed: int
 
     @property
     def label(self) -> str:
         return f"{self.experiment.name}/{self.method}/seed-{self.seed}"
+
+    def config(self) -> dict[str, Any]:
+        suite_hash = read_suite_meta(self.experiment.suite)["content_hash"]
+        return self.experiment.job_config(self.method, self.seed, suite_hash)
+
+    @property
+    def hash(self) -> str:
+        return config_hash(self.config())
 
 
 def results_root() -> Path:
@@ -107,23 +122,62 @@ def to_tensors(suite: Suite, device: torch.device) -> dict[str, list[torch.Tenso
                                                                         for t in suite.tasks]}
 
 
-@torch.no_grad()
-def evaluate(method: Method, data: dict[str, list[torch.Tensor]], names: list[str],
-             chunk: int = 2048) -> dict[str, Any]:
-    """Test accuracy per task, pooled over all test samples (as the LWS code) and task-averaged."""
-    per_task, correct, total = {}, 0, 0
-    for t, (x, y) in enumerate(zip(data["x_test"], data["y_test"])):
-        hits = sum(int((method.predict(x[i:i + chunk], t).argmax(1) == y[i:i + chunk]).sum())
-                   for i in range(0, len(y), chunk))
-        per_task[names[t]] = hits / len(y)
-        correct, total = correct + hits, total + len(y)
-    return {"accuracy": correct / total, "accuracy_task_mean": float(np.mean(list(per_task.values()))),
-            "per_task": per_task}
+def task_roles(exp: Experiment, names: list[str]) -> tuple[str, ...]:
+    unknown = set(exp.roles) - set(names)
+    if unknown:
+        raise ValueError(f"{exp.name}: roles name unknown task(s) {sorted(unknown)}; tasks: {names}")
+    return tuple(exp.roles.get(n, "task") for n in names)
 
 
-def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: int | None = None) -> dict[str, Any]:
+def eval_task_indices(exp: Experiment, names: list[str], roles: tuple[str, ...]) -> list[int]:
+    """`eval_tasks` lists task names or roles (`target`); default every task."""
+    if not exp.eval_tasks:
+        return list(range(len(names)))
+    chosen = [t for t, (n, r) in enumerate(zip(names, roles)) if n in exp.eval_tasks or r in exp.eval_tasks]
+    if not chosen:
+        raise ValueError(f"{exp.name}: eval_tasks {exp.eval_tasks} match no task; tasks: {names}")
+    return chosen
+
+
+def visible_labels(exp: Experiment, suite: Suite, roles: tuple[str, ...]) -> list[np.ndarray]:
+    """Per task, which training labels the method may see: all, except for target tasks (`target_labels`),
+    drawn from `label_seed` and the task index, the same for every seed and arm."""
+    return [labelled_mask(t.y_train, exp.target_labels if r == "target" else "all", exp.label_seed + 1009 * i)
+            for i, (t, r) in enumerate(zip(suite.tasks, roles))]
+
+
+def build_method(job: Job, device: torch.device, spec: TaskSpec, models: dict[str, Any] | None = None) -> Method:
+    arm = job.experiment.arms[job.method]
+    return create_method(arm.method, spec, arm.backbone, arm.hparams, backbone_options=arm.backbone_options,
+                         total_iterations=job.experiment.iterations, device=device, models=models)
+
+
+def _task_spec(exp: Experiment) -> TaskSpec:
+    meta = read_suite_meta(exp.suite)
+    names = [t["name"] for t in meta["tasks"]]
+    suite = load_suite(exp.suite)
+    return TaskSpec(names, [t.num_classes for t in suite.tasks], suite.image_shape, task_roles(exp, names))
+
+
+def required_models(exp: Experiment, device: torch.device) -> dict[str, Any]:
+    """Trained networks from the model store (training missing ones first) and pretrained weights."""
+    if not exp.requires:
+        return {}
+
+    def build(job: Job) -> tuple[str, Method]:
+        seed_everything(job.seed)
+        return job.hash, build_method(job, device, _task_spec(job.experiment),
+                                      required_models(job.experiment, device))
+
+    return provide_models(exp.requires, build, lambda job: run_job(job, str(device), progress=False,
+                                                                   keep_model=True))
+
+
+def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: int | None = None,
+            keep_model: bool = False) -> dict[str, Any]:
     """Train one job to completion (or resume it) and return its record.
 
+    `keep_model` also stores the final method state in the model store (for jobs that require it).
     `stop_after` (tests only) stops right after the checkpoint at that iteration, as a kill would.
     """
     exp = job.experiment
@@ -134,39 +188,43 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
     job_hash = config_hash(cfg)
     suite = load_suite(exp.suite)
     names = [t.name for t in suite.tasks]
-    spec = TaskSpec(names, [t.num_classes for t in suite.tasks], suite.image_shape)
+    roles = task_roles(exp, names)
+    spec = TaskSpec(names, [t.num_classes for t in suite.tasks], suite.image_shape, roles)
     data = to_tensors(suite, dev)
+    masks = visible_labels(exp, suite, roles)
+    y_visible = [y.masked_fill(~torch.from_numpy(m).to(y.device), -1) for y, m in zip(data["y_train"], masks)]
+    del data["y_train"]  # the method never gets the true labels of hidden samples
+    eval_tasks = eval_task_indices(exp, names, roles)
+    eval_names = [names[t] for t in eval_tasks]
 
+    models = required_models(exp, dev)
     seed_everything(job.seed)
-    method = create_method(job.method, spec, exp.backbone, exp.methods[job.method],
-                           backbone_options=exp.backbone_options, total_iterations=exp.iterations, device=dev)
-    sampler = MultitaskSampler([len(y) for y in data["y_train"]], exp.batch_per_task, seed=job.seed)
-    curves: dict[str, Any] = {"iteration": [], "accuracy": [], "accuracy_task_mean": [], "train_loss": [],
-                              "per_task": {n: [] for n in names}, "method": {}}
+    method = build_method(job, dev, spec, models)
+    streams = StreamSet(type(method).STREAMS, list(roles), masks, data["x_train"], y_visible, exp.batch_per_task,
+                        seed=job.seed)
+    curves: dict[str, Any] = {"iteration": [], "train_loss": [], "metrics": {}, "method": {}}
     start, elapsed, resumed_from = 0, 0.0, None
     ckpt = checkpoint_path(job_hash)
     if ckpt.exists():
         state = torch.load(ckpt, map_location=dev, weights_only=False)
         method.load_state_dict(state["method"])
-        sampler.load_state(state["sampler"])
+        streams.load_state(state["streams"])
         torch.set_rng_state(state["torch_rng"])
         curves, start, elapsed = state["curves"], state["iteration"], state["elapsed"]
         resumed_from = start
         log.info("%s: resuming from iteration %d", job.label, start)
 
     def checkpoint(iteration: int) -> None:
-        atomic_torch_save({"method": method.state_dict(), "sampler": sampler.state(),
+        atomic_torch_save({"method": method.state_dict(), "streams": streams.state(),
                            "torch_rng": torch.get_rng_state(), "curves": curves, "iteration": iteration,
                            "elapsed": elapsed + time.perf_counter() - t0, "config_hash": job_hash}, ckpt)
 
     def record_eval(iteration: int, losses: list[float]) -> None:
-        m = evaluate(method, data, names)
+        m = evaluate(method, data, names, exp.metrics, eval_tasks)
         curves["iteration"].append(iteration)
-        curves["accuracy"].append(m["accuracy"])
-        curves["accuracy_task_mean"].append(m["accuracy_task_mean"])
         curves["train_loss"].append(float(np.mean(losses)) if losses else None)
-        for n in names:
-            curves["per_task"][n].append(m["per_task"][n])
+        for key, value in m.items():
+            curves["metrics"].setdefault(key, []).append(value)
         for key, value in method.snapshot().items():  # e.g. LWS' routing entropy over time
             curves["method"].setdefault(key, []).append(value)
 
@@ -177,9 +235,7 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
     bar = tqdm(range(start, exp.iterations), desc=job.label, disable=not progress, leave=False,
                mininterval=2.0, initial=start, total=exp.iterations)
     for it in bar:
-        batches = [stack_batch(data["x_train"], data["y_train"], sampler.next_indices())
-                   for _ in range(method.batches_per_iteration)]
-        out = method.step(batches, it)
+        out = method.step(streams.draw(), it)
         if not np.isfinite(out["loss"]) or not np.isfinite(out.get("penalty", 0.0)):
             kept = f"; the last good checkpoint is kept at {ckpt}" if ckpt.exists() else ""
             raise NonFiniteLossError(f"{job.label}: non-finite loss {out} at iteration {it + 1}{kept}")
@@ -194,20 +250,22 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
     bar.close()
 
     # the last evaluation (always at the last iteration): no checkpoint is selected on the test set
-    final = {"accuracy": curves["accuracy"][-1], "accuracy_task_mean": curves["accuracy_task_mean"][-1],
-             "per_task": {n: curves["per_task"][n][-1] for n in names}}
-    metrics = {**final, "error": 1.0 - final["accuracy"], "error_task_mean": 1.0 - final["accuracy_task_mean"]}
+    metrics = {key: values[-1] for key, values in curves["metrics"].items()}
     record = {
-        "experiment": exp.name, "method": job.method, "seed": job.seed, "profile": exp.profile,
-        "config_hash": job_hash, "config": cfg, "hparams_resolved": method.hparams,
+        "experiment": exp.name, "method": job.method, "method_name": exp.arms[job.method].method, "seed": job.seed,
+        "profile": exp.profile, "config_hash": job_hash, "config": cfg, "hparams_resolved": method.hparams,
         "suite": {"name": exp.suite, "content_hash": suite_meta["content_hash"],
                   "checksum_verified": suite_meta["checksum_verified"], "notes": suite_meta["notes"],
                   "tasks": suite_meta["tasks"]},
+        "roles": dict(zip(names, roles)), "eval_tasks": eval_names,
+        "labels_visible": {n: int(m.sum()) for n, m in zip(names, masks)},
         "metrics": metrics, "curves": curves, "method_info": method.describe(),
         "versions": versions(), "device": str(dev) if dev.type != "cuda" else torch.cuda.get_device_name(dev),
         "wall_time_s": round(elapsed + time.perf_counter() - t0, 3), "resumed_from": resumed_from,
         "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    if keep_model:
+        atomic_torch_save(method.state_dict(), model_path(job_hash))
     text = json.dumps(record, indent=1)
     atomic_write_text(store_path(job_hash), text)
     atomic_write_text(record_path(exp, job.method, job.seed), text)
@@ -218,12 +276,14 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
 
 def is_done(job: Job) -> bool:
     """A record exists for exactly this configuration (restored from the record store if needed)."""
-    cfg = job.experiment.job_config(job.method, job.seed, read_suite_meta(job.experiment.suite)["content_hash"])
-    job_hash = config_hash(cfg)
+    job_hash = job.hash
     path = record_path(job.experiment, job.method, job.seed)
     try:
-        if json.loads(path.read_text()).get("config_hash") == job_hash:
+        old = json.loads(path.read_text())
+        if old.get("config_hash") == job_hash:
             return True
+        if old.get("config", {}).get("code") != job.config()["code"]:
+            log.info("%s: the record at %s was made by other code; retraining", job.label, path)
     except (FileNotFoundError, json.JSONDecodeError):
         pass
     stored = store_path(job_hash)
@@ -237,7 +297,12 @@ def is_done(job: Job) -> bool:
 def _worker(job: Job, device: str) -> str:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     rec = run_job(job, device, progress=False)
-    return f"{job.label}: accuracy {rec['metrics']['accuracy']:.4f} in {rec['wall_time_s']:.1f}s"
+    return f"{job.label}: {_headline(job, rec)} in {rec['wall_time_s']:.1f}s"
+
+
+def _headline(job: Job, rec: dict[str, Any]) -> str:
+    metric = job.experiment.primary_metric
+    return f"{metric} {rec['metrics'][metric]:.4f}"
 
 
 def run_jobs(jobs: list[Job], n_parallel: int = 1, device: str = "auto") -> list[str]:
@@ -250,7 +315,7 @@ def run_jobs(jobs: list[Job], n_parallel: int = 1, device: str = "auto") -> list
         for job in tqdm(todo, desc="jobs", disable=len(todo) < 2):
             try:
                 rec = run_job(job, device)
-                log.info("%s: accuracy %.4f (%.1fs)", job.label, rec["metrics"]["accuracy"], rec["wall_time_s"])
+                log.info("%s: %s (%.1fs)", job.label, _headline(job, rec), rec["wall_time_s"])
             except (NonFiniteLossError, RuntimeError, ValueError) as err:
                 log.error("%s failed: %s", job.label, err)
                 failures.append(f"{job.label}: {err}")

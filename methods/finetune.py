@@ -38,16 +38,16 @@ class PretrainFinetune(BankedMethod):
     def finetuning(self) -> bool:
         return bool((self.assignment != 0).any()) or self.tasks.num_tasks == 1
 
-    def start_finetuning(self) -> None:
+    def start_finetuning(self, iteration: int) -> None:
         for layer in range(len(self.layers)):
             for t in range(1, self.tasks.num_tasks):
                 self.net.copy_slot(layer, 0, t)
         self.register_assignment(self.only_shareable(_isolated(self.tasks.num_tasks, len(self.layers))))
-        self.optimizer = self.make_optimizer()
+        self.optimizer, self.scheduler = self.make_optimizer(start=iteration)
 
     def update(self, x: Tensor, y: Tensor, iteration: int) -> dict[str, float]:
         if iteration >= self.switch_iteration and not self.finetuning:
-            self.start_finetuning()
+            self.start_finetuning(iteration)
         out = super().update(x, y, iteration)
         out["phase"] = 2.0 if self.finetuning else 1.0
         return out

@@ -20,24 +20,29 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sharebench.methods.networks import BankedNet, backbone_layers
+from sharebench.methods.optim import OPTIM_HPARAMS, check_optim_hparams, make_optimizer
 from sharebench.methods.registry import Method, register
 
 
 def multitask_loss(logits: Tensor, y: Tensor) -> Tensor:
-    """Sum over tasks of the mean cross-entropy of each task's samples; logits [T, B, C], y [T, B]."""
-    per_sample = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
-    return per_sample.reshape(y.shape).mean(dim=1).sum()
+    """Sum over tasks of the mean cross-entropy of each task's labelled samples; logits [T, B, C], y [T, B].
+
+    Hidden labels (-1, target tasks) contribute nothing; a task with no label in the batch adds zero."""
+    known = y >= 0
+    per_sample = F.cross_entropy(logits.flatten(0, 1), y.clamp_min(0).flatten(), reduction="none").reshape(y.shape)
+    if bool(known.all()):
+        return per_sample.mean(dim=1).sum()
+    return ((per_sample * known).sum(dim=1) / known.sum(dim=1).clamp_min(1)).sum()
 
 
 class BankedMethod(Method):
     """A BankedNet with a fixed assignment, trained by Adam; subclasses choose the assignment."""
 
-    HPARAMS: ClassVar[dict[str, Any]] = {"lr": 1e-3, "norm": "bn", "init": "torch"}
+    HPARAMS: ClassVar[dict[str, Any]] = {**OPTIM_HPARAMS, "norm": "bn", "init": "torch"}
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        if self.hparams["lr"] <= 0:
-            raise ValueError(f"method {self.name!r}: lr must be positive, got {self.hparams['lr']}")
+        check_optim_hparams(self.hparams, f"method {self.name!r}")
         self.layers = backbone_layers(self.backbone, self.tasks.image_shape, **self.backbone_options)
         assignment = self.only_shareable(self.initial_assignment(len(self.layers)))
         slots = [int(assignment[:, layer].max()) + 1 for layer in range(len(self.layers))]
@@ -45,7 +50,7 @@ class BankedMethod(Method):
                              norm=self.hparams["norm"], init=self.hparams["init"]).to(self.device)
         self.register_assignment(assignment)
         self.all_tasks = torch.arange(self.tasks.num_tasks, device=self.device)
-        self.optimizer = self.make_optimizer()
+        self.optimizer, self.scheduler = self.make_optimizer()
 
     # -- what subclasses decide
     def initial_assignment(self, num_layers: int) -> Tensor:
@@ -71,8 +76,12 @@ class BankedMethod(Method):
         return [torch.bincount(a[:, layer], minlength=unit.num_slots).float()
                 for layer, unit in enumerate(self.net.layers)]
 
-    def make_optimizer(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.net.parameters(), lr=self.hparams["lr"])
+    def make_optimizer(self, start: int = 0) -> tuple[torch.optim.Optimizer, Any]:
+        return make_optimizer(self.net.parameters(), self.hparams, self.total_iterations, start)
+
+    def optimizer_step(self) -> None:
+        self.optimizer.step()
+        self.scheduler.step()
 
     def penalty(self) -> Tensor | None:
         return None
@@ -90,7 +99,7 @@ class BankedMethod(Method):
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.net.average_gradients_over_users(self.slot_users())  # as the released LWS code, for every method
-        self.optimizer.step()
+        self.optimizer_step()
         return out
 
     @torch.no_grad()
@@ -101,12 +110,14 @@ class BankedMethod(Method):
 
     def state_dict(self) -> dict[str, Any]:
         return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "assignment": self.assignment.cpu()}
+                "scheduler": self.scheduler.state_dict(), "assignment": self.assignment.cpu()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])
         self.register_assignment(state["assignment"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if "scheduler" in state:
+            self.scheduler.load_state_dict(state["scheduler"])
 
     def describe(self) -> dict[str, Any]:
         a = self.assignment.cpu()

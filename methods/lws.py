@@ -67,9 +67,8 @@ def entropy(probs: Tensor) -> Tensor:
 @register("lws")
 class LearnedWeightSharing(BankedMethod):
     HPARAMS: ClassVar[dict[str, Any]] = {
-        "lr": 1e-3,            # eta_theta, Adam
-        "norm": "bn",          # BN belongs to the slot (module), as in the released code
-        "init": "torch",       # torch.nn defaults per slot (the released code calls no init function)
+        **BankedMethod.HPARAMS,  # Adam 1e-3 (eta_theta); BN belongs to the slot (module), as in the released
+                                 # code; torch.nn default init per slot (the released code calls no init)
         "num_slots": 0,        # K; 0 = one slot per task
         "nes_lr": 1e-2,        # eta_pi
         "nes_samples": 8,      # lambda_pi
@@ -77,7 +76,8 @@ class LearnedWeightSharing(BankedMethod):
         "min_prob": 0.001,     # clamp after each NES update
         "samples_per_pass": 0,  # NES / SGD samples per forward(/backward) pass; 0 = all at once
     }
-    batches_per_iteration: ClassVar[int] = 2  # one for NES, one for SGD (released code `trainstep`)
+    # two consecutive batches of one stream: one for NES, one for SGD (released code `trainstep`)
+    STREAMS: ClassVar[dict[str, str]] = {"nes": "all", "sgd": "all"}
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -146,14 +146,15 @@ class LearnedWeightSharing(BankedMethod):
         return ce.reshape(S, *y.shape).mean(dim=2)
 
     # -- Algorithm 1
-    def step(self, batches: list[tuple[Tensor, Tensor]], iteration: int) -> dict[str, float]:
-        nes = self.nes_step(*batches[0])
-        out = self.sgd_step(*batches[1])
+    def step(self, batches: dict[str, Any], iteration: int) -> dict[str, float]:
+        nes = self.nes_step(batches["nes"].x, batches["nes"].y)
+        out = self.sgd_step(batches["sgd"].x, batches["sgd"].y)
         return {**out, **nes}
 
     def update(self, x: Tensor, y: Tensor, iteration: int) -> dict[str, float]:
         """Both steps on one batch (for callers with a single batch; training uses `step`)."""
-        return self.step([(x, y), (x, y)], iteration)
+        nes = self.nes_step(x, y)
+        return {**self.sgd_step(x, y), **nes}
 
     @torch.no_grad()
     def nes_step(self, x: Tensor, y: Tensor) -> dict[str, float]:
@@ -182,7 +183,7 @@ class LearnedWeightSharing(BankedMethod):
             loss.backward()
             total += float(loss.detach())
         self.normalize_gradients(S)
-        self.optimizer.step()
+        self.optimizer_step()
         return {"loss": total / S}
 
     def normalize_gradients(self, num_samples: int) -> None:

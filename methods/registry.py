@@ -1,9 +1,13 @@
 """The method interface (in the spirit of DomainBed's `Algorithm`) and the registry of methods.
 
-A method is built from the suite's task description, a backbone and hyperparameters, and offers
-`update(x, y, iteration) -> losses`, `predict(x, task) -> logits`, `state_dict()` /
+A method is built from the suite's task description (names, classes, roles), a backbone, hyperparameters
+and the trained networks it requires (`models`, from the model store), and offers
+`step(batches, iteration) -> losses` over the named batch streams it declares in `STREAMS`
+(default: one `train` stream of every task, handed to `update(x, y, iteration)`), `predict(x, task) ->
+logits` and/or `reconstruct(x, task) -> images` (what the experiment's metrics read), `state_dict()` /
 `load_state_dict()` (optimiser included, so a job resumes exactly) and `describe()` (facts worth
-recording, such as the assignment). Multi-phase procedures live inside the method.
+recording, such as the assignment). Multi-phase procedures live inside the method. Labels the runner
+hides (target tasks) arrive as -1.
 """
 
 from __future__ import annotations
@@ -24,31 +28,50 @@ class TaskSpec:
     names: list[str]
     num_classes: list[int]
     image_shape: tuple[int, int, int]  # H, W, C
+    roles: tuple[str, ...] = ()  # per task: "task" (default), "source" or "target"
 
     @property
     def num_tasks(self) -> int:
         return len(self.names)
 
+    def role(self, task: int) -> str:
+        return self.roles[task] if self.roles else "task"
+
+    def with_role(self, role: str) -> list[int]:
+        return [t for t in range(self.num_tasks) if self.role(t) == role]
+
 
 class Method:
     HPARAMS: ClassVar[dict[str, Any]] = {}
     name: ClassVar[str] = ""
-    batches_per_iteration: ClassVar[int] = 1  # fresh training batches the runner draws per iteration
+    # named batch streams drawn every iteration (see benchmarks/sampling.py for the specs)
+    STREAMS: ClassVar[dict[str, str]] = {"train": "all"}
+    REQUIRES: ClassVar[tuple[str, ...]] = ()  # names of the trained networks the method needs (`models`)
 
     def __init__(self, tasks: TaskSpec, backbone: str, hparams: dict[str, Any] | None = None,
                  backbone_options: dict[str, Any] | None = None, total_iterations: int = 1,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", models: dict[str, Any] | None = None):
         self.tasks, self.backbone = tasks, backbone
         self.backbone_options = dict(backbone_options or {})
         self.hparams = resolve_hparams(type(self), hparams or {})
         self.total_iterations, self.device = total_iterations, torch.device(device)
+        self.models = dict(models or {})
+        missing = [m for m in self.REQUIRES if m not in self.models]
+        if missing:
+            raise ValueError(f"method {self.name!r} needs trained network(s) {missing}: name them under the "
+                             f"experiment's `requires:`")
 
     def update(self, x: Tensor, y: Tensor, iteration: int) -> dict[str, float]:
         raise NotImplementedError
 
-    def step(self, batches: list[tuple[Tensor, Tensor]], iteration: int) -> dict[str, float]:
-        """One training iteration on `batches_per_iteration` fresh batches (LWS: one for NES, one for SGD)."""
-        return self.update(*batches[0], iteration)
+    def step(self, batches: dict[str, Any], iteration: int) -> dict[str, float]:
+        """One training iteration on one fresh batch per declared stream (`Batch`: x, y, tasks)."""
+        b = batches["train"]
+        return self.update(b.x, b.y, iteration)
+
+    def reconstruct(self, x: Tensor, task: int) -> Tensor:
+        """Images [B, C, H, W] -> their reconstruction (autoencoders; read by the MSE metrics)."""
+        raise NotImplementedError
 
     def snapshot(self) -> dict[str, float]:
         """Scalars worth following over training, recorded at every evaluation (LWS: routing entropy)."""

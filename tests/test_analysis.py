@@ -56,10 +56,10 @@ def test_holm_by_hand():
 
 def test_holm_applied_within_metric_family():
     df = pd.concat([runs({"a": [1, 2, 3, 4, 5], "b": [6, 7, 8, 9, 10], "c": [1, 2, 3, 4, 5]}),
-                    runs({"a": [1, 2, 3, 4, 5], "b": [6, 7, 8, 9, 10]}, metric="other")])
+                    runs({"a": [1, 2, 3, 4, 5], "b": [6, 7, 8, 9, 10]}, metric="mse")])
     t = mann_whitney_tests(experiment(Comparison("accuracy", "a", "b", "two-sided"),
                                       Comparison("accuracy", "c", "b", "two-sided"),
-                                      Comparison("other", "a", "b", "two-sided")), df)
+                                      Comparison("mse", "a", "b", "two-sided")), df)
     assert t["p_holm"].tolist() == pytest.approx([4 / 252, 4 / 252, 2 / 252])
 
 

@@ -16,6 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from sharebench.benchmarks.sampling import Batch
 from sharebench.methods import TaskSpec, create_method
 from sharebench.methods.lws import nes_update, rank_utilities
 
@@ -61,7 +62,8 @@ def make_step(case: str, mode: str):
     batches = [(torch.rand(T, 16, 1, size, size), torch.randint(0, 10, (T, 16))) for _ in range(2)]
     if mode == "loop":
         return lambda: loop_step(m, batches)
-    return lambda: m.step(batches, 0)["loss"]
+    streams = {name: Batch(x, y, torch.arange(T)) for name, (x, y) in zip(("nes", "sgd"), batches)}
+    return lambda: m.step(streams, 0)["loss"]
 
 
 @pytest.mark.parametrize("mode", ["batched", "loop"])

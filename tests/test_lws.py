@@ -5,17 +5,22 @@ from __future__ import annotations
 import copy
 import math
 
-import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 
+from sharebench.benchmarks.sampling import Batch
 from sharebench.methods import TaskSpec, create_method
 from sharebench.methods.lws import entropy, nes_update, rank_utilities
 from tests.test_methods import TINY
 from tests.test_methods import tiny_batch as batch
 
 SPEC = TINY
+
+
+def streams(nes: tuple, sgd: tuple) -> dict[str, Batch]:
+    """LWS' two streams for one iteration: a batch for the NES step and one for the SGD step."""
+    return {"nes": Batch(*nes, torch.arange(len(nes[0]))), "sgd": Batch(*sgd, torch.arange(len(sgd[0])))}
 
 
 def test_rank_utilities_follow_eq_12():
@@ -89,7 +94,7 @@ def test_samples_per_pass_gives_the_same_gradients():
     a = create_method("lws", SPEC, "dkl-convnet")
     b = create_method("lws", SPEC, "dkl-convnet", {"samples_per_pass": 3})
     b.net.load_state_dict(a.net.state_dict())
-    batches = [batch(0), batch(1)]
+    batches = streams(batch(0), batch(1))
     torch.manual_seed(5)
     a.step(batches, 0)
     torch.manual_seed(5)
@@ -132,7 +137,7 @@ def test_training_learns_an_assignment_and_records_it():
     x, y = batch()
     h0 = m.snapshot()["entropy"]
     for it in range(30):
-        out = m.step([batch(2 * it), batch(2 * it + 1)], it)
+        out = m.step(streams(batch(2 * it), batch(2 * it + 1)), it)
         assert math.isfinite(out["loss"])
     assert m.snapshot()["entropy"] < h0 == pytest.approx(math.log(3))
     d = m.describe()
@@ -194,35 +199,28 @@ def test_resnet18_has_the_papers_size():
     assert backbone_layers("resnet18", (105, 105, 1), variant="omniglot")[0].stride == 2
 
 
-def _tests_frame(p: float, p_min: float = 1 / 184756) -> pd.DataFrame:
-    return pd.DataFrame([{"experiment": "lws-dkl-mnist", "metric": "error", "method_a": "lws", "method_b": "isolated",
-                          "alternative": "less", "p": p, "p_holm": min(1.0, 2 * p), "n_a": 10, "n_b": 10,
-                          "p_min": p_min}])
-
-
 @pytest.mark.parametrize("p,p_min,expected", [(0.003, 1e-5, "reproduced"), (0.2, 1e-5, "**not reproduced**"),
                                               (0.05, 0.05, "cannot be tested")])
 def test_claim_verdicts(p, p_min, expected):
-    from sharebench.benchmarks.lws import CLAIMS
-    from sharebench.benchmarks.lws_report import claim_verdict
+    from sharebench.benchmarks.paperdata import claim_verdict
+    from sharebench.benchmarks.papers.lws import CLAIMS
 
-    _, n, verdict = claim_verdict(CLAIMS[0], _tests_frame(p, p_min), "error")
-    assert verdict.startswith(expected) and n == "10 vs 10"
-    assert claim_verdict(CLAIMS[0], _tests_frame(p), "error_task_mean")[2] == "not run"
+    assert claim_verdict(CLAIMS[0], p, p_min, comparable=True).startswith(expected)
+    assert claim_verdict(CLAIMS[0], p, p_min, comparable=False).startswith("indicative")
 
 
 def test_not_significant_claim_is_contradicted_by_a_small_p():
-    from sharebench.benchmarks.lws import Claim
-    from sharebench.benchmarks.lws_report import claim_verdict
+    from sharebench.benchmarks.paperdata import Claim, claim_verdict
 
-    claim = Claim("lws-dkl-mnist", "lws", "isolated", False, "no difference")
-    assert claim_verdict(claim, _tests_frame(0.001), "error")[2].startswith("**contradicted**")
-    assert claim_verdict(claim, _tests_frame(0.3), "error")[2] == "reproduced (not significant)"
+    claim = Claim("lws-dkl-mnist", "lws", "isolated", "no difference", significant=False, level=0.01)
+    assert claim_verdict(claim, 0.001, 1e-5, True).startswith("**contradicted**")
+    assert claim_verdict(claim, 0.3, 1e-5, True) == "reproduced (not significant)"
 
 
 def test_reference_numbers_are_the_papers_tables():
-    from sharebench.benchmarks.lws import REFERENCE_NUMBERS
+    from sharebench.benchmarks.papers.lws import PAPER
 
-    assert REFERENCE_NUMBERS["lws-dkl-mnist"]["lws"]["error"] == pytest.approx(0.1183)
-    assert REFERENCE_NUMBERS["lws-cifar100"]["isolated"]["error"] == pytest.approx(0.3650)
-    assert REFERENCE_NUMBERS["lws-omniglot"]["lws"]["error_std"] == pytest.approx(0.0254)
+    assert PAPER.reference("lws-dkl-mnist", "lws", "error").mean == pytest.approx(11.83)
+    assert PAPER.reference("lws-cifar100", "isolated", "error").mean == pytest.approx(36.50)
+    assert PAPER.reference("lws-omniglot", "lws", "error").std == pytest.approx(2.54)
+    assert PAPER.reference("lws-omniglot", "partial", "error") is None  # the paper prints no prior sharing

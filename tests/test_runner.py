@@ -38,9 +38,12 @@ def test_record_has_what_the_analysis_needs():
     rec = run_job(Job(tiny_experiment(), "isolated", 0), progress=False)
     for key in ("experiment", "method", "seed", "metrics", "curves", "config", "versions", "device", "wall_time_s"):
         assert key in rec
-    assert set(rec["metrics"]["per_task"]) == {"plain", "inverted", "rotated", "thick", "noisy-parity"}
+    tasks = {"plain", "inverted", "rotated", "thick", "noisy-parity"}
+    assert {k.split("/")[1] for k in rec["metrics"] if k.startswith("accuracy/")} == tasks
     assert rec["curves"]["iteration"] == [0, 5, 10, 15, 20]
-    assert rec["metrics"]["accuracy"] == rec["curves"]["accuracy"][-1]
+    assert rec["metrics"]["accuracy"] == rec["curves"]["metrics"]["accuracy"][-1]
+    assert rec["metrics"]["error"] == 1.0 - rec["metrics"]["accuracy"]
+    assert rec["config"]["code"]  # which code made it
     on_disk = json.loads(record_path(tiny_experiment(), "isolated", 0).read_text())
     assert on_disk["config_hash"] == rec["config_hash"]
 
@@ -52,7 +55,7 @@ def test_same_seed_same_record_and_other_seed_differs():
     b = run_job(Job(exp, "shareall", 0), progress=False)
     assert strip(a) == strip(b)
     c = run_job(Job(exp, "shareall", 1), progress=False)
-    assert c["curves"]["accuracy"] != a["curves"]["accuracy"]
+    assert c["curves"]["metrics"]["accuracy"] != a["curves"]["metrics"]["accuracy"]
 
 
 @pytest.mark.parametrize("method", ["isolated", "lws"])  # lws: two batches per iteration, NES state, entropy

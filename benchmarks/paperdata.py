@@ -1,0 +1,123 @@
+"""Papers as data: a paper's tables (its numbers as printed), literature rows, claims, settings and figures.
+
+A table's rows and columns each give part of a cell's address ({experiment, arm, metric, task}); a cell's
+address is the union of its row's and its column's parts, so transposed tables (arms x tasks, sources x
+targets) need no new code. One renderer (`render.py`) draws every paper.
+
+Verdict of a reproduced cell against the paper's number (the rule printed in the report):
+- not comparable: the run is not on the paper's data or budget (`Paper.settings`);
+- cannot tell: fewer than 2 runs of ours, or the paper prints no spread;
+- consistent: |ours - paper| <= 2 * sqrt(s_paper^2 / n_paper + s_ours^2 / n_ours) (means within about two
+  standard errors of their difference; n_paper = 10 when the paper does not say);
+- otherwise better / worse than the paper, by the metric's direction.
+Claims are exact one-sided Mann-Whitney U tests at the paper's level; on data or budgets that are not the
+paper's they are shown as indicative, never as "not reproduced".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sharebench.benchmarks.metrics import get_metric
+
+DEFAULT_PAPER_N = 10
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A number as the paper prints it (in the metric's display unit, e.g. % error), with spread and n if given."""
+
+    mean: float
+    std: float | None = None
+    n: int | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    metric: str  # the metric key the paper's numbers are comparable to, e.g. "error"
+    rows: list[tuple[str, dict[str, str]]]  # label, address part
+    columns: list[tuple[str, dict[str, str]]]
+    paper: dict[tuple[str, str], Ref]  # (row label, column label) -> the paper's number
+    literature: list[tuple[str, dict[str, float]]] = field(default_factory=list)  # reported rows: column -> value
+    also: list[str] = field(default_factory=list)  # further metric keys shown beside ours (e.g. task mean)
+    note: str = ""
+
+    def address(self, row: str, column: str) -> dict[str, str]:
+        parts = dict(dict(self.rows)[row])
+        parts.update(dict(self.columns)[column])
+        parts.setdefault("metric", self.metric)
+        return parts
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A comparison the paper states: `a` better than `b` at `level` (significant=True), or not significantly."""
+
+    experiment: str
+    a: str
+    b: str
+    text: str
+    significant: bool = True
+    metric: str = "error"
+    level: float = 0.05
+
+
+@dataclass
+class Paper:
+    key: str  # the `benchmark:` value of its experiments in params.yaml
+    title: str
+    source: str  # where the numbers come from
+    tables: list[Table]
+    claims: list[Claim] = field(default_factory=list)
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # experiment -> the paper's suite, iterations
+    labels: dict[str, str] = field(default_factory=dict)  # arm -> the paper's name for it
+    intro: str = ""
+    figures: Callable[..., list[str]] | None = None  # (active experiments, frames, out folder) -> markdown lines
+
+    def comparable(self, exp: Any) -> bool:
+        """Whether a run of this experiment is on the paper's data and budget."""
+        s = self.settings.get(exp.name)
+        return bool(s) and all(getattr(exp, k) == v for k, v in s.items())
+
+    def reference(self, experiment: str, arm: str, metric: str) -> Ref | None:
+        for table in self.tables:
+            for (row, col), ref in table.paper.items():
+                a = table.address(row, col)
+                if a.get("experiment") == experiment and a.get("arm") == arm and a["metric"] == metric \
+                        and "task" not in a:
+                    return ref
+        return None
+
+
+def cell_verdict(ref: Ref | None, mean: float, std: float, n: int, metric: str, comparable: bool) -> str:
+    """Our mean/std/n (fractions, as in summary.csv) against the paper's printed number (display units)."""
+    if ref is None or n == 0:
+        return ""
+    if not comparable:
+        return "not comparable"
+    if n < 2 or ref.std is None:
+        return "cannot tell"
+    m = get_metric(metric)
+    ours, ours_std = m.scale * mean, m.scale * std
+    se = math.sqrt(ref.std ** 2 / (ref.n or DEFAULT_PAPER_N) + ours_std ** 2 / n)
+    if abs(ours - ref.mean) <= 2 * se:
+        return "consistent"
+    return "better than the paper" if m.better(ours, ref.mean) else "worse than the paper"
+
+
+def claim_verdict(claim: Claim, p: float, p_min: float, comparable: bool) -> str:
+    significant = p < claim.level
+    if claim.significant:
+        if significant:
+            verdict = "reproduced"
+        elif p_min >= claim.level:
+            verdict = f"cannot be tested: n too small to reach p < {claim.level} (p_min {p_min:.3g})"
+        else:
+            verdict = "**not reproduced**"
+    else:
+        verdict = "reproduced (not significant)" if not significant else "**contradicted** (significant)"
+    return verdict if comparable else f"indicative (not the paper's data or budget): {verdict}"
