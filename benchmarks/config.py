@@ -246,7 +246,7 @@ def resolve_experiment(name: str, raw: dict[str, Any], profile: str, params: dic
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(EXPERIMENT_KEYS)}")
     raw = _extended(name, params.get("experiments") or {name: raw}) if raw.get("extends") else raw
     profiles = raw.get("profiles", {})
-    if profile not in profiles:
+    if profiles.get(profile) is None:  # absent, or set to null to drop an inherited profile
         return None
     merged = _merge({k: v for k, v in raw.items() if k != "profiles"}, profiles[profile] or {})
     where_p = f"{where} (profile {profile})"

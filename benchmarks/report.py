@@ -69,13 +69,17 @@ def experiment_section(exp: Experiment, summary: pd.DataFrame, tests: pd.DataFra
     headers = ["arm", "method"]
     for metric in exp.metrics:
         unit = get_metric(metric).unit
-        headers += [f"{metric} {unit} (pooled)", f"{metric} {unit} (task mean)", f"p vs {exp.reference} (pooled)"]
+        headers += [f"{metric} {unit} (pooled)", f"{metric} {unit} (task mean)"]
+        if metric == exp.primary_metric:
+            headers.append(f"p vs {exp.reference} (pooled)")
     headers.append(f"paper ({exp.primary_metric})")
     for arm in exp.arms.values():
         row = [arm.label, arm.method]
         for metric in exp.metrics:
             row += [fmt_cell(summary, exp.name, arm.label, metric),
-                    fmt_cell(summary, exp.name, arm.label, f"{metric}_task_mean"), fmt_p(tests, exp, arm.label, metric)]
+                    fmt_cell(summary, exp.name, arm.label, f"{metric}_task_mean")]
+            if metric == exp.primary_metric:
+                row.append(fmt_p(tests, exp, arm.label, metric))
         ref = None if paper is None else paper.reference(exp.name, arm.label, exp.primary_metric)
         row.append("" if ref is None else fmt_ref(ref) + ("" if paper.comparable(exp) else " (other setting)"))
         rows.append(row)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-INITS = ("torch", "he-uniform")
+INITS = ("torch", "he-uniform", "glorot-uniform")
 
 
 def init_slots_(weight: Tensor, bias: Tensor | None, init: str = "torch") -> None:
@@ -32,12 +32,15 @@ def init_slots_(weight: Tensor, bias: Tensor | None, init: str = "torch") -> Non
       The released LWS code never calls an init function, so its layers get this; the LWS paper's
       "uniform He initialization" describes exactly that default (issue 7).
     - "he-uniform": U(+-sqrt(6/fan_in)) (gain sqrt(2)) and zero biases, for a paper that asks for it.
+    - "glorot-uniform": U(+-sqrt(6/(fan_in + fan_out))) and zero biases: Keras' defaults (JAE's authors used Keras).
     """
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; known: {', '.join(INITS)}")
     for k in range(weight.shape[0]):
         if init == "torch":
             nn.init.kaiming_uniform_(weight[k], a=math.sqrt(5))
+        elif init == "glorot-uniform":
+            nn.init.xavier_uniform_(weight[k])
         else:
             nn.init.kaiming_uniform_(weight[k], nonlinearity="relu")
         if bias is not None:

@@ -68,6 +68,9 @@ def test_he_uniform_is_still_available_for_a_paper_that_asks_for_it():
     bank = BankedLinear(8, 100, 50, init="he-uniform")
     assert float(bank.weight.detach().abs().max()) > 1 / math.sqrt(100) * 1.5  # sqrt(6/100) = 0.245 vs 0.1
     assert float(bank.bias.detach().abs().max()) == 0.0
+    keras = BankedLinear(1, 100, 50, init="glorot-uniform")
+    assert float(keras.weight.detach().abs().max()) <= math.sqrt(6 / 150)
+    assert float(keras.bias.detach().abs().max()) == 0
     with pytest.raises(ValueError, match="unknown init"):
         BankedLinear(1, 2, 2, init="xavier")
 

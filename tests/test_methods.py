@@ -7,7 +7,9 @@ import copy
 import pytest
 import torch
 
-from sharebench.methods import TaskSpec, create_method, method_names
+import tests.fixture_methods  # noqa: F401  (registers the transfer and reconstruction fixtures)
+from sharebench.benchmarks.sampling import StreamSet, labelled_mask, parse_stream
+from sharebench.methods import Method, TaskSpec, create_method, get_method, method_names
 from sharebench.methods.l2 import hard_shared_prefix, pairwise_sq_distance
 from sharebench.methods.networks import BankedNet, backbone_layers
 
@@ -22,20 +24,61 @@ def tiny_batch(seed: int = 0, spec: TaskSpec = TINY, b: int = 5):
     return x, y
 
 
+TRANSFER = TaskSpec(["src", "tgt"], [4, 4], (8, 8, 1), ("source", "target"))
+
+
+def uses_roles(cls) -> bool:
+    return any(parse_stream(spec)[0] in ("source", "target") for spec in cls.STREAMS.values())
+
+
+def tiny_streams(cls, spec: TaskSpec, n: int = 12) -> StreamSet:
+    """The streams the method declares over tiny tasks; targets keep a third of their labels (the rest -1)."""
+    g = torch.Generator().manual_seed(0)
+    h, w, c = spec.image_shape
+    xs = [torch.rand(n, c, h, w, generator=g) for _ in spec.names]
+    ys = [torch.randint(0, k, (n,), generator=g) for k in spec.num_classes]
+    masks = [labelled_mask(y.numpy(), {"fraction": 1 / 3} if spec.role(t) == "target" else "all", t)
+             for t, y in enumerate(ys)]
+    visible = [y.masked_fill(~torch.from_numpy(m), -1) for y, m in zip(ys, masks)]
+    return StreamSet(cls.STREAMS, [spec.role(t) for t in range(spec.num_tasks)], masks, xs, visible, 5, seed=0)
+
+
 @pytest.mark.parametrize("backbone", ["dkl-convnet", "mlp"])
 @pytest.mark.parametrize("name", method_names())
 def test_every_method_runs_a_few_steps(name, backbone):
+    """Every registered method, driven through the streams it declares: a transfer method gets a labelled
+    source and an unlabelled target, a reconstruction method is checked on `reconstruct`."""
+    cls = get_method(name)
+    spec = TRANSFER if uses_roles(cls) else TINY
     torch.manual_seed(0)
-    method = create_method(name, TINY, backbone, total_iterations=6)
-    x, y = tiny_batch()
-    losses = [method.update(x, y, it)["loss"] for it in range(6)]
+    method = create_method(name, spec, backbone, total_iterations=6)
+    streams = tiny_streams(cls, spec)
+    losses = [method.step(streams.draw(), it)["loss"] for it in range(6)]
     assert all(torch.isfinite(torch.tensor(losses)))
-    for t, k in enumerate(TINY.num_classes):
-        assert method.predict(x[t], t).shape == (5, k)
+    x = torch.rand(5, spec.image_shape[2], spec.image_shape[0], spec.image_shape[1])
+    produces = {out: getattr(cls, out) is not getattr(Method, out) for out in ("predict", "reconstruct")}
+    assert any(produces.values()), f"{name} produces neither predictions nor reconstructions"
+    for t, k in enumerate(spec.num_classes):
+        if produces["predict"]:
+            assert method.predict(x, t).shape == (5, k)
+        if produces["reconstruct"]:
+            assert method.reconstruct(x, t).shape == x.shape
     state = copy.deepcopy(method.state_dict())
-    clone = create_method(name, TINY, backbone, total_iterations=6)
+    clone = create_method(name, spec, backbone, total_iterations=6)
     clone.load_state_dict(state)
-    torch.testing.assert_close(clone.predict(x[1], 1), method.predict(x[1], 1))
+    out = "predict" if produces["predict"] else "reconstruct"
+    torch.testing.assert_close(getattr(clone, out)(x, 1), getattr(method, out)(x, 1))
+
+
+def test_the_transfer_fixture_sees_hidden_target_labels_as_minus_one():
+    from tests.fixture_methods import FixtureTransfer
+
+    FixtureTransfer.seen_target_labels.clear()
+    method = create_method("fixture-transfer", TRANSFER, "mlp")
+    streams = tiny_streams(FixtureTransfer, TRANSFER)
+    for it in range(8):
+        method.step(streams.draw(), it)
+    assert -1 in FixtureTransfer.seen_target_labels
 
 
 def test_training_reduces_loss_on_a_fixed_batch():

@@ -25,7 +25,6 @@ def reduced_params() -> dict:
     exp["profiles"]["quick"] = {"iterations": 20, "eval_interval": 10, "seeds": 2}
     lws = params["experiments"]["lws-dkl-mnist"]
     lws["methods"] = {"isolated": {}, "lws": lws["methods"]["lws"]}
-    lws["comparisons"] = [lws["comparisons"][0]]
     lws["profiles"]["quick"] = {"suite": "embedded", "iterations": 10, "eval_interval": 5, "seeds": 2}
     params["train_jobs"] = 1
     return params
