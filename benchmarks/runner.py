@@ -152,10 +152,8 @@ def build_method(job: Job, device: torch.device, spec: TaskSpec, models: dict[st
                          total_iterations=job.experiment.iterations, device=device, models=models)
 
 
-def _task_spec(exp: Experiment) -> TaskSpec:
-    meta = read_suite_meta(exp.suite)
-    names = [t["name"] for t in meta["tasks"]]
-    suite = load_suite(exp.suite)
+def task_spec(exp: Experiment, suite: Suite) -> TaskSpec:
+    names = [t.name for t in suite.tasks]
     return TaskSpec(names, [t.num_classes for t in suite.tasks], suite.image_shape, task_roles(exp, names))
 
 
@@ -166,8 +164,8 @@ def required_models(exp: Experiment, device: torch.device) -> dict[str, Any]:
 
     def build(job: Job) -> tuple[str, Method]:
         seed_everything(job.seed)
-        return job.hash, build_method(job, device, _task_spec(job.experiment),
-                                      required_models(job.experiment, device))
+        spec = task_spec(job.experiment, load_suite(job.experiment.suite))
+        return job.hash, build_method(job, device, spec, required_models(job.experiment, device))
 
     return provide_models(exp.requires, build, lambda job: run_job(job, str(device), progress=False,
                                                                    keep_model=True))
@@ -184,12 +182,11 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
     torch.set_num_threads(1)  # the same record whatever the number of parallel jobs
     dev = resolve_device(device)
     suite_meta = read_suite_meta(exp.suite)
-    cfg = exp.job_config(job.method, job.seed, suite_meta["content_hash"])
+    cfg = job.config()
     job_hash = config_hash(cfg)
     suite = load_suite(exp.suite)
-    names = [t.name for t in suite.tasks]
-    roles = task_roles(exp, names)
-    spec = TaskSpec(names, [t.num_classes for t in suite.tasks], suite.image_shape, roles)
+    spec = task_spec(exp, suite)
+    names, roles = spec.names, spec.roles
     data = to_tensors(suite, dev)
     masks = visible_labels(exp, suite, roles)
     y_visible = [y.masked_fill(~torch.from_numpy(m).to(y.device), -1) for y, m in zip(data["y_train"], masks)]
