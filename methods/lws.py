@@ -141,7 +141,7 @@ class LearnedWeightSharing(BankedMethod):
         """Mean cross-entropy of every (sample, task) row: [S, T]."""
         S = samples.shape[0]
         rows, tasks = self._rows(samples)
-        logits = self.net.forward_rows(x.repeat(S, *([1] * (x.ndim - 1))), rows, tasks)
+        logits = self.net.forward_rows(x, rows, tasks, row_inputs=tasks)
         ce = F.cross_entropy(logits.flatten(0, 1), y.repeat(S, 1).flatten(), reduction="none")
         return ce.reshape(S, *y.shape).mean(dim=2)
 

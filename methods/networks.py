@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from sharebench.methods.banks import HeadBank, slot_groups
+from sharebench.methods.rowplan import plan_rows
 from sharebench.methods.units import BasicBlockUnit, ConvUnit, DenseUnit, Unit
 
 NORMS = ("bn", "task-bn", "none")  # bn: per slot; task-bn: per task (domain-specific scale + moments)
@@ -172,16 +173,22 @@ class BankedNet(nn.Module):
         `assignment` is the full [T, L] table; rows are picked by `tasks`."""
         return self.forward_rows(x, assignment[tasks], tasks)
 
-    def forward_rows(self, x: Tensor, row_slots: Tensor, tasks: Tensor) -> Tensor:
-        """Like `forward`, with one assignment row per input row: row_slots [T', L].
+    def forward_rows(self, x: Tensor, row_slots: Tensor, tasks: Tensor, row_inputs: Tensor | None = None) -> Tensor:
+        """Like `forward`, with one assignment row per row: row_slots [R, L], tasks [R] -> logits [R, B, C].
 
-        LWS stacks its sampled assignments this way (lambda samples x T tasks as lambda*T rows, tasks
-        repeated), so every sample and task of a step runs in the same few kernels. Dense units run as
-        one bmm over all rows. A convolutional unit runs once per distinct slot (on the concatenated
-        samples of the rows using it); on CUDA, or with many distinct slots, as one grouped convolution.
+        Row r reads the input batch x[row_inputs[r]] (default: x[r]). LWS stacks its sampled assignments
+        this way (lambda samples x T tasks as lambda*T rows over T input batches), so every sample and task
+        of a step runs in the same few kernels.
+
+        On CPU (units with `forward_keys`), each distinct prefix of (input, slots) is computed once
+        (`methods/rowplan.py`), in NHWC, with one convolution per slot. Otherwise (CUDA, ResNet blocks)
+        dense units run as one bmm over all rows and a convolutional unit once per distinct slot on the
+        concatenated rows using it, or as one grouped convolution (on CUDA, or with many distinct slots).
         """
-        h = x
-        norm_rows_all = row_slots if self.norm == "bn" else tasks.unsqueeze(1).expand_as(row_slots)
+        if not x.is_cuda and all(unit.supports_keys for unit in self.layers):
+            return self._forward_keys(x, row_slots, tasks, row_inputs)
+        h = x if row_inputs is None else x.index_select(0, row_inputs.to(x.device))
+        norm_rows_all = self._norm_rows(row_slots, tasks)
         for index, (spec, unit) in enumerate(zip(self.specs, self.layers)):
             slots, norm_rows = row_slots[:, index], norm_rows_all[:, index]
             if unit.kind == "dense" or self._grouped(h, slots):
@@ -193,6 +200,26 @@ class BankedNet(nn.Module):
         if h.ndim > 3:
             h = h.flatten(2)
         return self.head(h, tasks)
+
+    def _norm_rows(self, row_slots: Tensor, tasks: Tensor) -> Tensor:
+        """The batch-norm row of every (row, layer): the slot, or the task for domain-specific BN."""
+        return row_slots if self.norm == "bn" else tasks.unsqueeze(1).expand_as(row_slots)
+
+    def _forward_keys(self, x: Tensor, row_slots: Tensor, tasks: Tensor, row_inputs: Tensor | None) -> Tensor:
+        inputs = list(x.unbind(0))
+        row_inputs_list = list(range(len(tasks))) if row_inputs is None else row_inputs.tolist()
+        plan = plan_rows(row_inputs_list, row_slots.tolist(), self._norm_rows(row_slots, tasks).tolist())
+        acts = inputs
+        for spec, unit, layer in zip(self.specs, self.layers, plan):
+            acts = unit.forward_keys(acts, layer)
+            if spec.global_pool:
+                acts = [a.mean(dim=(-2, -1)) for a in acts]
+        last = plan[-1].row_key
+        key_rows = [0] * len(acts)  # one row per key, to know its task
+        for r, k in enumerate(last):
+            key_rows[k] = r
+        logits = self.head(torch.stack([a.flatten(1) for a in acts]), tasks[key_rows])
+        return logits if last == list(range(len(last))) else logits[torch.tensor(last, device=logits.device)]
 
     def _grouped(self, h: Tensor, slots: Tensor) -> bool:
         if self.conv_strategy != "auto":

@@ -8,10 +8,12 @@ leading dimension, so a method can treat a slot's weights as one unit (copy it, 
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sharebench.methods.banks import BankedBatchNorm, BankedConv2d, BankedLinear
+from sharebench.methods.rowplan import KeyLayer
 
 
 def _maybe_norm(num_rows: int, channels: int, enabled: bool) -> BankedBatchNorm | None:
@@ -20,6 +22,7 @@ def _maybe_norm(num_rows: int, channels: int, enabled: bool) -> BankedBatchNorm 
 
 class Unit(nn.Module):
     kind = "conv"  # "conv" units may be run per slot group; "dense" units always run as one bmm
+    supports_keys = False  # has forward_keys (the CPU path over distinct row prefixes, methods/rowplan.py)
 
     @property
     def num_slots(self) -> int:
@@ -45,6 +48,8 @@ class Unit(nn.Module):
 class ConvUnit(Unit):
     """conv3x3 -> BN -> ReLU -> (maxpool 2)."""
 
+    supports_keys = True
+
     def __init__(self, num_slots: int, norm_rows: int, in_ch: int, out_ch: int, batchnorm: bool, pool: bool,
                  stride: int = 1, init: str = "torch"):
         super().__init__()
@@ -63,11 +68,47 @@ class ConvUnit(Unit):
             h = h.reshape(n, B, *h.shape[1:])
         return h
 
+    def forward_keys(self, inputs: list[Tensor], layer: KeyLayer) -> list[Tensor]:
+        """The CPU path: every key of `layer` from its parent's activation [B, C, H, W], in NHWC.
+
+        One convolution per slot over the concatenated parents; batch norm per key in training (its own
+        statistics, as a separate forward pass would have), per slot in eval mode; max-pooling *before* ReLU,
+        which is the same function with the same gradient (max commutes with a monotone map; where the max is
+        <= 0 both give zero gradient) on a quarter of the elements."""
+        outs: list[Tensor] = [inputs[0]] * layer.num_keys
+        means, variances = [None] * layer.num_keys, [None] * layer.num_keys
+        for slot, keys in layer.keys_by_slot():
+            parents = [inputs[layer.parent[k]] for k in keys]
+            batch = parents[0].shape[0]
+            h = self.conv.forward_nhwc(torch.cat(parents) if len(parents) > 1 else parents[0], slot)
+            rows = [layer.norm_row[k] for k in keys]
+            if self.norm is None:
+                pieces = [(keys, h)]
+            elif self.training:
+                pieces = []
+                for k, part in zip(keys, h.split(batch)):
+                    out, means[k], variances[k] = self.norm.forward_batch(part, layer.norm_row[k])
+                    pieces.append(([k], out))
+            elif len(set(rows)) == 1:
+                pieces = [(keys, self.norm.forward_eval(h, rows[0]))]
+            else:
+                pieces = [([k], self.norm.forward_eval(part, r)) for k, r, part in zip(keys, rows, h.split(batch))]
+            for piece_keys, out in pieces:
+                if self.pool:
+                    out = F.max_pool2d(out, 2)
+                for k, part in zip(piece_keys, F.relu(out).split(batch)):
+                    outs[k] = part
+        if self.norm is not None and self.training:
+            self.norm.fold_running_moments(layer.row_norm_rows(), torch.stack([means[k] for k in layer.row_key]),
+                                           torch.stack([variances[k] for k in layer.row_key]))
+        return outs
+
 
 class DenseUnit(Unit):
     """Linear -> ReLU; always one batched matmul over all rows."""
 
     kind = "dense"
+    supports_keys = True
 
     def __init__(self, num_slots: int, in_features: int, out_features: int, init: str = "torch"):
         super().__init__()
@@ -75,6 +116,12 @@ class DenseUnit(Unit):
 
     def forward(self, h: Tensor, slots: Tensor, norm_rows: Tensor) -> Tensor:
         return F.relu(self.linear(h.flatten(2) if h.ndim > 3 else h, slots))
+
+    def forward_keys(self, inputs: list[Tensor], layer: KeyLayer) -> list[Tensor]:
+        """Every key at once: one bmm over the stacked parents (flattened in NCHW order, as nn.Flatten)."""
+        h = torch.stack([inputs[p].flatten(1) for p in layer.parent])
+        slots = torch.tensor(layer.slot, device=h.device)
+        return list(self.forward(h, slots, slots).unbind(0))
 
 
 class BasicBlockUnit(Unit):
