@@ -76,32 +76,46 @@ class ConvUnit(Unit):
         which is the same function with the same gradient (max commutes with a monotone map; where the max is
         <= 0 both give zero gradient) on a quarter of the elements."""
         outs: list[Tensor] = [inputs[0]] * layer.num_keys
-        means, variances = [None] * layer.num_keys, [None] * layer.num_keys
+        stats: dict[int, tuple[Tensor, Tensor]] = {}  # key -> batch mean and variance (training)
         for slot, keys in layer.keys_by_slot():
             parents = [inputs[layer.parent[k]] for k in keys]
             batch = parents[0].shape[0]
-            h = self.conv.forward_nhwc(torch.cat(parents) if len(parents) > 1 else parents[0], slot)
-            rows = [layer.norm_row[k] for k in keys]
-            if self.norm is None:
-                pieces = [(keys, h)]
-            elif self.training:
-                pieces = []
-                for k, part in zip(keys, h.split(batch)):
-                    out, means[k], variances[k] = self.norm.forward_batch(part, layer.norm_row[k])
-                    pieces.append(([k], out))
-            elif len(set(rows)) == 1:
-                pieces = [(keys, self.norm.forward_eval(h, rows[0]))]
-            else:
-                pieces = [([k], self.norm.forward_eval(part, r)) for k, r, part in zip(keys, rows, h.split(batch))]
-            for piece_keys, out in pieces:
+            h = torch.cat(parents) if len(parents) > 1 else parents[0]
+            for piece_keys, out, shift in self._conv_and_norm(h, slot, keys, [layer.norm_row[k] for k in keys],
+                                                              stats):
                 if self.pool:
                     out = F.max_pool2d(out, 2)
+                if shift is not None:  # a per-channel constant commutes with max-pooling: add it to fewer pixels
+                    out = out + shift.view(-1, 1, 1)
                 for k, part in zip(piece_keys, F.relu(out).split(batch)):
                     outs[k] = part
-        if self.norm is not None and self.training:
-            self.norm.fold_running_moments(layer.row_norm_rows(), torch.stack([means[k] for k in layer.row_key]),
-                                           torch.stack([variances[k] for k in layer.row_key]))
+        if stats:
+            per_row = [stats[k] for k in layer.row_key]
+            self.norm.fold_running_moments(layer.row_norm_rows(), torch.stack([m for m, _ in per_row]),
+                                           torch.stack([v for _, v in per_row]))
         return outs
+
+    def _conv_and_norm(self, h: Tensor, slot: int, keys: list[int], rows: list[int],
+                       stats: dict[int, tuple[Tensor, Tensor]]) -> list[tuple[list[int], Tensor, Tensor | None]]:
+        """Convolution and batch norm of the concatenated keys on one slot, as (keys, output, shift) pieces,
+        `shift` being a per-channel constant still to add.
+
+        Eval mode with one BN row folds the norm's scale into the weights and returns its shift; training
+        normalises each key's batch with its own statistics and records them in `stats`."""
+        if self.norm is None:
+            return [(keys, self.conv.forward_nhwc(h, slot), None)]
+        if not self.training and len(set(rows)) == 1:
+            scale, shift = self.norm.eval_affine(rows[0])
+            return [(keys, self.conv.forward_nhwc(h, slot, scale), shift)]
+        parts = self.conv.forward_nhwc(h, slot).split(len(h) // len(keys))
+        if not self.training:
+            return [([k], self.norm.forward_eval(part, r), None) for k, r, part in zip(keys, rows, parts)]
+        pieces = []
+        for k, r, part in zip(keys, rows, parts):
+            out, mean, var = self.norm.forward_batch(part, r)
+            stats[k] = (mean, var)
+            pieces.append(([k], out, None))
+        return pieces
 
 
 class DenseUnit(Unit):
