@@ -137,6 +137,49 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_speed(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from sharebench.benchmarks import speed
+
+    for case in args.case:
+        if case not in speed.CASES:
+            raise ConfigError(f"unknown case {case!r}; known: {', '.join(speed.CASES)}")
+    rows = speed.speed_table(args.case, args.threads, args.repeats, args.baseline)
+    print(tabulate(rows, headers="keys", floatfmt=".2f", tablefmt="github"))
+    if args.eval:
+        torch_threads = _one_thread()
+        print(f"\nevaluation of 29,500 DKL test images (28 px), 1 thread: "
+              f"{speed.eval_seconds('lws'):.2f} s (lws), {speed.eval_seconds('isolated'):.2f} s (isolated)")
+        torch_threads()
+    return 0
+
+
+def _one_thread():
+    """Set torch to one thread; returns the function that restores the previous count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    return lambda: torch.set_num_threads(before)
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    import torch
+
+    from sharebench.benchmarks import speed
+
+    if args.case not in speed.CASES:
+        raise ConfigError(f"unknown case {args.case!r}; known: {', '.join(speed.CASES)}")
+    torch.set_num_threads(args.threads)
+    pair = speed.lws_pair(args.case) if args.method == "lws" else speed.baseline_pair(args.method, args.case)
+    step = pair.released if args.released else pair.ours
+    print(f"{'released code' if args.released else 'suite'}: {pair.name}, {args.threads} thread(s), "
+          f"{args.iterations} steps")
+    print(speed.profile_table(step, args.iterations, args.rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sharebench", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -173,14 +216,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unverified", action="store_true", help="accept a copy that cannot be verified")
     p.set_defaults(func=cmd_import)
 
+    p = sub.add_parser("speed", help="time training steps against the released code's structure (ratios)")
+    p.add_argument("--case", action="append", help="dkl (default), quick, T20-K20 (repeatable)")
+    p.add_argument("--threads", type=int, action="append", help="torch threads (default: 1 and 2)")
+    p.add_argument("--repeats", type=int, default=10, help="timed steps per side (medians)")
+    p.add_argument("--baseline", action="append", help="baseline methods to time (default: isolated, shareall)")
+    p.add_argument("--no-eval", dest="eval", action="store_false", help="skip the evaluation timing")
+    p.set_defaults(func=cmd_speed)
+
+    p = sub.add_parser("profile", help="where one training step's time goes (torch.profiler table)")
+    p.add_argument("--method", default="lws", help="lws or a baseline (isolated, shareall, partial)")
+    p.add_argument("--case", default="dkl")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--iterations", type=int, default=5)
+    p.add_argument("--rows", type=int, default=25)
+    p.add_argument("--released", action="store_true", help="profile the released code's step instead")
+    p.set_defaults(func=cmd_profile)
+
     p = sub.add_parser("list", help="registered methods, backbones, suites, sources, experiments")
     _common(p)
     p.set_defaults(func=cmd_list)
     return parser
 
 
+SPEED_DEFAULTS = {"case": ["dkl"], "threads": [1, 2], "baseline": ["isolated", "shareall"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for key, default in SPEED_DEFAULTS.items():  # argparse's append cannot have a replaceable default
+        if getattr(args, key, "absent") is None:
+            setattr(args, key, default)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     from sharebench.datasets.errors import DataError
 

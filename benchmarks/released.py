@@ -80,12 +80,12 @@ class ReleasedNet(nn.Module):
         """A fixed-assignment step (no, full, prior sharing): per task, backward of its mean CE; then every
         module's gradient divided by its number of users; one optimiser step. x [T, B, ...], y [T, B]."""
         self.train()
-        optimizer.zero_grad()
+        optimizer.zero_grad(set_to_none=False)  # PyTorch 1.3's zero_grad (the released code's version)
         total = 0.0
         for t in range(len(self.heads)):
             loss = F.cross_entropy(self(x[t], t, assignment[t].tolist()), y[t])
             loss.backward()
-            total += float(loss)
+            total += float(loss.detach())
         users = [torch.bincount(assignment[:, layer], minlength=len(mods)).double()
                  for layer, mods in enumerate(self.slots)]
         self.divide_gradients(users, 1)
@@ -119,17 +119,20 @@ class ReleasedLWS:
             losses.append(loss.detach())
         return torch.stack(losses).mean()
 
-    def nes_step(self, x: Tensor, y: Tensor) -> None:
+    def nes_step(self, x: Tensor, y: Tensor, routes: list[Tensor] | None = None) -> None:
+        """`_nes_update_step`; `routes` ([L, T] each) replaces the draws, to compare a step with the suite's."""
         self.net.eval()
-        routes = [self.sample() for _ in range(self.nes_samples)]
+        routes = routes if routes is not None else [self.sample() for _ in range(self.nes_samples)]
         fitness = torch.stack([self._pass(x, y, r, backward=False) for r in routes]).double()
-        samples = torch.stack([r for r in routes])  # [S, L, T]
+        samples = torch.stack(routes)  # [S, L, T]
         self.probs = nes_update(self.probs, samples, rank_utilities(fitness), self.nes_lr, self.min_prob)
 
-    def sgd_step(self, x: Tensor, y: Tensor) -> float:
-        self.optimizer.zero_grad()
+    def sgd_step(self, x: Tensor, y: Tensor, routes: list[Tensor] | None = None) -> float:
+        """`_sgd_update_step`; `routes` as in `nes_step`."""
+        self.optimizer.zero_grad(set_to_none=False)  # PyTorch 1.3's zero_grad: a used module keeps a zero gradient
         self.net.train()
-        total = sum(float(self._pass(x, y, self.sample(), backward=True)) for _ in range(self.sgd_samples))
+        routes = routes if routes is not None else [self.sample() for _ in range(self.sgd_samples)]
+        total = sum(float(self._pass(x, y, route, backward=True)) for route in routes)
         self.net.divide_gradients(list(self.probs.sum(dim=1)), self.sgd_samples)
         self.optimizer.step()
         return total / self.sgd_samples

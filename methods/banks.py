@@ -203,7 +203,7 @@ class BankedBatchNorm(nn.Module):
         """Train mode on one batch [B, C, ...] (any memory format) with the affine parameters of `row`,
         without touching the running moments: returns the output and the batch mean and unbiased variance,
         for `fold_running_moments` (a scratch buffer with momentum 1 receives exactly those)."""
-        mean, var = x.new_zeros(x.shape[1]), x.new_zeros(x.shape[1])
+        mean, var = self.running_mean.new_zeros(x.shape[1]), self.running_var.new_zeros(x.shape[1])
         out = F.batch_norm(x, mean, var, self.weight[row], self.bias[row], True, 1.0, self.eps)
         return out, mean, var
 
@@ -217,11 +217,10 @@ class BankedBatchNorm(nn.Module):
         for i in range(len(rows) - 1, -1, -1):
             later[i] = seen.get(rows[i], 0)
             seen[rows[i]] = later[i] + 1
+        like = {"dtype": means.dtype, "device": means.device}
+        weight = torch.tensor([self.momentum * keep ** n for n in later], **like).unsqueeze(1)
+        decay = torch.tensor([keep ** seen.get(r, 0) for r in range(self.running_mean.shape[0])], **like)
         index = torch.tensor(rows, device=means.device)
-        weight = (self.momentum * keep ** torch.tensor(later, dtype=means.dtype, device=means.device)).unsqueeze(1)
-        decay = torch.ones(self.running_mean.shape[0], dtype=means.dtype, device=means.device)
-        for row, count in seen.items():
-            decay[row] = keep ** count
         for buffer, stats in ((self.running_mean, means), (self.running_var, variances)):
             buffer.mul_(decay.unsqueeze(1)).index_add_(0, index, weight * stats)
 

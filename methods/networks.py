@@ -265,7 +265,7 @@ class BankedNet(nn.Module):
         Batch-norm rows that belong to a task (domain-specific BN) have one user each.
         """
         for unit, users in zip(self.layers, users_per_layer):
-            div = users.to(self.head.pad_mask.device, torch.float32).clamp_min(1e-12) * samples
+            div = users.to(self.head.pad_mask.device, self.head.linear.weight.dtype).clamp_min(1e-12) * samples
             per_slot = {id(t) for t in unit.slot_tensors(norm_per_slot=self.norm == "bn")}
             for p in unit.parameters():
                 if p.grad is None:

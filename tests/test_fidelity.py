@@ -11,9 +11,9 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from sharebench.benchmarks.released import ReleasedLWS, ReleasedNet
 from sharebench.methods import TaskSpec, create_method
 from sharebench.methods.banks import BankedConv2d, BankedLinear, HeadBank
 from sharebench.methods.networks import BankedNet, backbone_layers
@@ -75,56 +75,6 @@ def test_he_uniform_is_still_available_for_a_paper_that_asks_for_it():
         BankedLinear(1, 2, 2, init="xavier")
 
 
-class ReleasedCodeNet(nn.Module):
-    """The released code's shape: plain modules per slot, a loop over tasks, a module per (task, layer)."""
-
-    def __init__(self, net: BankedNet, assignment: torch.Tensor):
-        super().__init__()
-        self.assignment = assignment
-        self.slots = nn.ModuleList()
-        for spec, unit in zip(net.specs, net.layers):
-            mods = nn.ModuleList()
-            for k in range(unit.num_slots):
-                if spec.kind == "conv":
-                    conv = nn.Conv2d(spec.in_features, spec.out_features, 3, padding=1, bias=False)
-                    bn = nn.BatchNorm2d(spec.out_features)
-                    conv.weight.data.copy_(unit.conv.weight[k])
-                    bn.weight.data.copy_(unit.norm.weight[k])
-                    bn.bias.data.copy_(unit.norm.bias[k])
-                    mods.append(nn.Sequential(conv, bn, nn.ReLU(), nn.MaxPool2d(2)))
-                else:
-                    lin = nn.Linear(spec.in_features, spec.out_features)
-                    lin.weight.data.copy_(unit.linear.weight[k])
-                    lin.bias.data.copy_(unit.linear.bias[k])
-                    mods.append(nn.Sequential(nn.Flatten(), lin, nn.ReLU()))
-            self.slots.append(mods)
-        self.heads = nn.ModuleList()
-        for t in range(net.num_tasks):
-            head = nn.Linear(net.head.linear.weight.shape[2], int((~net.head.pad_mask[t]).sum()))
-            head.weight.data.copy_(net.head.linear.weight[t, : head.out_features])
-            head.bias.data.copy_(net.head.linear.bias[t, : head.out_features])
-            self.heads.append(head)
-
-    def forward(self, x: torch.Tensor, task: int) -> torch.Tensor:
-        for layer, mods in enumerate(self.slots):
-            x = mods[int(self.assignment[task, layer])](x)
-        return self.heads[task](x)
-
-    def train_step(self, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """`trainstep` of the released code with lambda_theta = 1: per task backward of its mean CE, then
-        each module's gradient divided by its number of users (`normalize_weight_gradients`), one Adam step."""
-        optimizer.zero_grad()
-        for t in range(len(self.heads)):
-            F.cross_entropy(self(x[t], t), y[t]).backward()
-        for layer, mods in enumerate(self.slots):
-            users = torch.bincount(self.assignment[:, layer], minlength=len(mods))
-            for k, m in enumerate(mods):
-                for p in m.parameters():
-                    if p.grad is not None:
-                        p.grad.div_(float(users[k]))
-        optimizer.step()
-
-
 @pytest.fixture
 def float64():
     """Adam's first steps are nearly sign(g): float32 summation-order noise in a near-zero gradient moves a
@@ -140,29 +90,64 @@ def test_one_baseline_step_equals_the_released_codes_step(method, float64):
     torch.manual_seed(0)
     spec = TaskSpec(["a", "b", "c"], [10, 26, 10], (28, 28, 1))
     ours = create_method(method, spec, "dkl-convnet")
-    ref = ReleasedCodeNet(ours.net, ours.assignment)
+    ref = ReleasedNet(ours.net)
     optimizer = torch.optim.Adam(ref.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(1)
     for it in range(3):  # three steps, so Adam's moments and BN's running moments matter
         x = torch.rand(3, 16, 1, 28, 28, generator=g)
         y = torch.stack([torch.randint(0, k, (16,), generator=g) for k in spec.num_classes])
         ours.update(x, y, it)
-        ref.train_step(x, y, optimizer)
-    for layer, (unit, mods) in enumerate(zip(ours.net.layers, ref.slots)):
-        used = torch.unique(ours.assignment[:, layer]).tolist()
-        for k in used:
-            if unit.kind == "conv":
-                torch.testing.assert_close(unit.conv.weight[k], mods[k][0].weight, rtol=1e-9, atol=1e-12)
-                torch.testing.assert_close(unit.norm.weight[k], mods[k][1].weight, rtol=1e-9, atol=1e-12)
-                torch.testing.assert_close(unit.norm.running_var[k], mods[k][1].running_var, rtol=1e-9, atol=1e-12)
-            else:
-                torch.testing.assert_close(unit.linear.weight[k], mods[k][1].weight, rtol=1e-9, atol=1e-12)
-    for t, head in enumerate(ref.heads):
-        torch.testing.assert_close(ours.net.head.linear.weight[t, : head.out_features], head.weight,
-                                   rtol=1e-9, atol=1e-12)
+        ref.baseline_step(x, y, ours.assignment, optimizer)
+    assert_same_weights(ours.net, ref, [torch.unique(ours.assignment[:, layer]).tolist()
+                                        for layer in range(len(ours.net.layers))])
     x = torch.rand(5, 1, 28, 28, generator=g)
     ref.eval()
-    torch.testing.assert_close(ours.predict(x, 1), ref(x, 1), rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(ours.predict(x, 1), ref(x, 1, ours.assignment[1].tolist()), rtol=1e-9, atol=1e-12)
+
+
+def assert_same_weights(net: BankedNet, ref: ReleasedNet, used: list[list[int]]) -> None:
+    """Every used slot's weights, BN scale and running moments, and every head, equal the released modules'."""
+    close = {"rtol": 1e-9, "atol": 1e-12}
+    for layer, (unit, mods) in enumerate(zip(net.layers, ref.slots)):
+        for k in used[layer]:
+            if unit.kind == "conv":
+                torch.testing.assert_close(unit.conv.weight[k], mods[k][0].weight, **close)
+                torch.testing.assert_close(unit.norm.weight[k], mods[k][1].weight, **close)
+                torch.testing.assert_close(unit.norm.running_mean[k], mods[k][1].running_mean, **close)
+                torch.testing.assert_close(unit.norm.running_var[k], mods[k][1].running_var, **close)
+            else:
+                torch.testing.assert_close(unit.linear.weight[k], mods[k][1].weight, **close)
+    for t, head in enumerate(ref.heads):
+        torch.testing.assert_close(net.head.linear.weight[t, : head.out_features], head.weight, **close)
+
+
+def test_one_lws_iteration_equals_the_released_codes_trainstep(float64):
+    """NES then SGD with the same sampled routings: the same probabilities, weights, BN moments and heads.
+
+    From uniform probabilities, as a run starts: every slot is drawn in the first SGD step (a slot missed
+    would keep its Adam step count at 0 in the released code, one module per slot, while a bank counts
+    steps per layer; at the start of a run that happens with probability (2/3)^24 per layer)."""
+    torch.manual_seed(0)
+    spec = TaskSpec(["a", "b", "c"], [10, 26, 10], (28, 28, 1))
+    ours = create_method("lws", spec, "dkl-convnet", {"num_slots": 3})
+    ref = ReleasedLWS(ReleasedNet(ours.net), ours.probs)
+    g = torch.Generator().manual_seed(1)
+    for it in range(2):
+        (xn, yn), (xs, ys) = [(torch.rand(3, 16, 1, 28, 28, generator=g),
+                               torch.stack([torch.randint(0, k, (16,), generator=g) for k in spec.num_classes]))
+                              for _ in range(2)]
+        torch.manual_seed(10 + it)
+        nes_routes = list(ours.sample(8))  # the draws ours makes next, replayed into the released step
+        torch.manual_seed(10 + it)
+        ours.nes_step(xn, yn)
+        ref.nes_step(xn, yn, nes_routes)
+        torch.testing.assert_close(ours.probs, ref.probs, rtol=1e-12, atol=1e-14)
+        torch.manual_seed(20 + it)
+        sgd_routes = list(ours.sample(8))
+        torch.manual_seed(20 + it)
+        ours.sgd_step(xs, ys)
+        ref.sgd_step(xs, ys, sgd_routes)
+    assert_same_weights(ours.net, ref.net, [list(range(3))] * len(ours.net.layers))
 
 
 def test_shared_slot_gradient_is_divided_by_its_users():
