@@ -1,75 +1,37 @@
-"""One LWS training iteration (NES step + SGD step): batched over the weight banks vs the released
-code's loop over samples and tasks.
+"""One training step of the suite vs the released code's structure (benchmarks/released.py), same weights and batches.
 
-    pytest tests/test_benchmark_lws.py --benchmark-enable --benchmark-group-by=param:case
+    pytest tests/test_benchmark_lws.py --benchmark-enable --benchmark-group-by=param:step
+    sharebench speed        # the same pairs, alternating calls, as a table of ratios at 1 and 2 threads
 
-"batched" is `LearnedWeightSharing.step`: all lambda samples x T tasks as lambda*T rows in a few kernels per
-layer. "loop" is the straightforward implementation of Algorithm 1 as in the authors' code: one forward
-pass per (sample, task) for NES, one forward and backward pass per (sample, task) for SGD. Both then do
-the same NES update, gradient normalisation and Adam step. tests/test_lws.py checks they compute the
-same gradients. The suite runs with benchmarks disabled (each step runs once).
+"released" is written as `jprellberg/learned-weight-sharing` is: one nn.Module per slot, NCHW, float32, a Python
+loop over samples and tasks (tests/test_fidelity.py checks that one iteration of both gives the same weights).
+The suite runs with benchmarks disabled (each step runs once, so both code paths are still exercised).
 """
 
 from __future__ import annotations
 
 import pytest
-import torch
-import torch.nn.functional as F
 
-from sharebench.benchmarks.sampling import Batch
-from sharebench.methods import TaskSpec, create_method
-from sharebench.methods.lws import nes_update, rank_utilities
+from sharebench.benchmarks import speed
 
-CASES = {  # name -> (tasks, slots K, image size)
-    "dkl-T3-K3-28px": (3, 3, 28),
-    "quick-T5-K3-16px": (5, 3, 16),
-    "T20-K20-16px": (20, 20, 16),
-}
+# T20-K20 (160 rows) is too slow for the suite: time it with `sharebench speed --case T20-K20`
+STEPS = {f"lws-{case}": (lambda case=case: speed.lws_pair(case)) for case in ("dkl", "quick")}
+STEPS.update({f"{m}-dkl": (lambda m=m: speed.baseline_pair(m, "dkl")) for m in ("isolated", "shareall", "partial")})
 
 
-def loop_step(m, batches) -> float:
-    """Algorithm 1 as a Python loop over samples and tasks (the released code's structure)."""
-    (xn, yn), (xs, ys) = batches
-    T, tasks = m.tasks.num_tasks, torch.arange(m.tasks.num_tasks)
-    m.net.eval()
-    samples = m.sample(m.hparams["nes_samples"])
-    with torch.no_grad():
-        fitness = torch.stack([
-            torch.stack([F.cross_entropy(m.net.forward(xn[t:t + 1], m.expand(s.T), tasks[t:t + 1])[0], yn[t])
-                         for t in range(T)]).mean() for s in samples]).double()
-    m.probs = nes_update(m.probs, samples, rank_utilities(fitness), m.hparams["nes_lr"], m.hparams["min_prob"])
-    m.net.train()
-    samples = m.sample(m.hparams["sgd_samples"])
-    m.optimizer.zero_grad(set_to_none=False)
-    total = 0.0
-    for s in samples:
-        a = m.expand(s.T)
-        for t in range(T):
-            loss = F.cross_entropy(m.net.forward(xs[t:t + 1], a, tasks[t:t + 1])[0], ys[t])
-            loss.backward()
-            total += float(loss.detach())
-    m.normalize_gradients(len(samples))
-    m.optimizer.step()
-    return total / len(samples)
+@pytest.mark.parametrize("side", ["ours", "released"])
+@pytest.mark.parametrize("step", list(STEPS))
+def test_training_step(benchmark, step, side):
+    pair = STEPS[step]()
+    run = getattr(pair, side)
+    run()  # warm-up
+    benchmark(run)
 
 
-def make_step(case: str, mode: str):
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    T, K, size = CASES[case]
-    m = create_method("lws", TaskSpec([f"t{i}" for i in range(T)], [10] * T, (size, size, 1)), "dkl-convnet",
-                      {"num_slots": K})
-    batches = [(torch.rand(T, 16, 1, size, size), torch.randint(0, 10, (T, 16))) for _ in range(2)]
-    if mode == "loop":
-        return lambda: loop_step(m, batches)
-    streams = {name: Batch(x, y, torch.arange(T)) for name, (x, y) in zip(("nes", "sgd"), batches)}
-    return lambda: m.step(streams, 0)["loss"]
-
-
-@pytest.mark.parametrize("mode", ["batched", "loop"])
-@pytest.mark.parametrize("case", list(CASES))
-def test_lws_training_step(benchmark, case, mode):
-    step = make_step(case, mode)
-    step()  # warm-up
-    loss = benchmark(step)
-    assert torch.isfinite(torch.tensor(loss))
+def test_speed_table_and_profile_run():
+    rows = speed.speed_table(["quick"], [1], repeats=1, methods=["isolated"])
+    assert [r["step"] for r in rows] == ["lws quick", "isolated quick"]
+    assert all(r["speedup"] > 0 for r in rows)
+    table = speed.profile_table(speed.baseline_pair("shareall", "quick").ours, iterations=1, rows=5)
+    assert "Self CPU" in table
+    assert speed.eval_seconds("isolated", images=300) > 0
