@@ -95,7 +95,8 @@ def evaluate(method: Any, data: dict[str, list[Tensor]], names: list[str], metri
     """Every metric on the test split of `tasks` (default all): pooled over samples, task mean, per task."""
     tasks = list(range(len(names))) if tasks is None else tasks
     out: dict[str, float] = {}
-    for name in metrics:
+    # a complement (error) after its base (accuracy), whatever the declared order: one pass over the test set
+    for name in sorted(metrics, key=lambda n: METRICS[n].complement_of in metrics):
         metric = METRICS[name]
         if metric.complement_of in out:
             base = metric.complement_of

@@ -217,3 +217,22 @@ def test_fingerprint_covers_the_method_file_not_other_methods():
     assert "sharebench.methods.lws" in provenance.method_modules("lws")
     assert "sharebench.methods.lws" not in provenance.method_modules("isolated")
     assert "sharebench.methods.hard_sharing" in provenance.method_modules("lws")
+
+
+@pytest.mark.parametrize("order", [["error", "accuracy"], ["accuracy", "error"]])
+def test_error_and_accuracy_take_one_pass_over_the_test_set_in_either_order(order):
+    from sharebench.benchmarks.metrics import evaluate
+
+    class Counting:
+        calls = 0
+
+        def predict(self, x, task):
+            Counting.calls += 1
+            return torch.nn.functional.one_hot(x.flatten(1)[:, 0].long() % 3, 3).double()
+
+    x = torch.arange(10.0).view(10, 1, 1, 1)
+    y = torch.zeros(10, dtype=torch.long)
+    out = evaluate(Counting(), {"x_test": [x], "y_test": [y]}, ["t"], order, chunk=4)
+    assert Counting.calls == 3  # ceil(10 / 4) chunks, once
+    assert out["accuracy"] == pytest.approx(0.4) and out["error"] == pytest.approx(0.6)
+    assert out["error/t"] == pytest.approx(0.6)
