@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from sharebench.benchmarks.config import ConfigError, Experiment, active_profile, experiments, load_params
+from sharebench.benchmarks.executors import EXECUTORS
 
 log = logging.getLogger("sharebench")
 
@@ -59,7 +60,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from sharebench.benchmarks.runner import Job, run_jobs
 
-    _, profile, exps, skipped = _load(args)
+    params, profile, exps, skipped = _load(args)
     # seed-major: an interrupted or partial run leaves every method with about the same number of seeds
     jobs = [Job(e, m, s) for e in exps for s in e.seeds[: args.seeds] for m in e.methods
             if not args.method or m in args.method]
@@ -70,7 +71,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     for name in skipped:
         log.info("experiment %s has no settings for profile %s; not run", name, profile)
     write_status(exps, skipped, profile)
-    failures = run_jobs(jobs, args.jobs, args.device)
+    slurm = {**(params.get("slurm") or {}), **{k: v for k, v in {
+        "partition": args.slurm_partition, "gpus_per_node": args.slurm_gpus, "timeout_min": args.slurm_time,
+        "cpus_per_task": args.slurm_cpus, "mem_gb": args.slurm_mem}.items() if v is not None}}
+    executor = args.executor or params.get("train_executor", "local")
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
+    failures = run_jobs(jobs, args.jobs, args.device, executor=executor, slurm=slurm)
     for f in failures:
         log.error("FAILED %s", f)
     return 1 if failures else 0
@@ -196,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, help="only the first N seeds")
     p.add_argument("--jobs", "-j", type=int, default=1, help="jobs run in parallel (one CPU thread each)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    p.add_argument("--executor", help=f"{' | '.join(EXECUTORS)} (default: params' train_executor, else local)")
+    p.add_argument("--slurm-partition", help="Slurm partition (overrides params' slurm: block)")
+    p.add_argument("--slurm-gpus", type=int, help="GPUs per job")
+    p.add_argument("--slurm-time", type=int, help="time limit per job, minutes (it resumes when requeued)")
+    p.add_argument("--slurm-cpus", type=int, help="CPUs per job")
+    p.add_argument("--slurm-mem", type=int, help="memory per job, GB")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("analyze", help="summary.csv, tests.csv (Mann-Whitney U, Holm), curves, metrics.json")

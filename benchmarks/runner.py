@@ -302,9 +302,19 @@ def _headline(job: Job, rec: dict[str, Any]) -> str:
     return f"{metric} {rec['metrics'][metric]:.4f}"
 
 
-def run_jobs(jobs: list[Job], n_parallel: int = 1, device: str = "auto") -> list[str]:
-    """Run the jobs that have no matching record; returns the failures (empty when all succeeded)."""
+def run_jobs(jobs: list[Job], n_parallel: int = 1, device: str = "auto", executor: str = "local",
+             slurm: dict[str, Any] | None = None) -> list[str]:
+    """Run the jobs that have no matching record; returns the failures (empty when all succeeded).
+
+    `executor`: "local" (this machine, `n_parallel` processes), "slurm" or "submitit-local" (one submitit job
+    per job, `benchmarks/executors.py`, with the options `slurm`)."""
     todo = [j for j in jobs if not is_done(j)]
+    if executor != "local":
+        from sharebench.benchmarks.executors import run_with_submitit, slurm_options
+
+        log.info("%d job(s), %d already done, %d to submit (%s)", len(jobs), len(jobs) - len(todo), len(todo),
+                 executor)
+        return run_with_submitit(todo, device, executor, slurm_options(slurm)) if todo else []
     log.info("%d job(s), %d already done, %d to run (%d at a time)", len(jobs), len(jobs) - len(todo),
              len(todo), n_parallel)
     failures = []

@@ -121,3 +121,30 @@ def test_parallel_jobs_write_the_same_records_as_serial():
     assert run_jobs([Job(exp, "isolated", 1), Job(exp, "shareall", 1)], n_parallel=2) == []
     parallel = json.loads(record_path(exp, "isolated", 1).read_text())
     assert strip(parallel) == strip(serial)
+
+
+def test_submitit_executor_writes_the_same_records_and_skips_done_jobs(tmp_path):
+    """The Slurm path, run through submitit's local executor: records land in the same store, equal to a
+    local run's, and a second call submits nothing."""
+    from sharebench.benchmarks.executors import slurm_options
+
+    exp = tiny_experiment(iterations=10)
+    serial = run_job(Job(exp, "isolated", 1), progress=False)
+    record_path(exp, "isolated", 1).unlink()
+    options = slurm_options({"folder": str(tmp_path / "submitit"), "timeout_min": 10})
+    jobs = [Job(exp, "isolated", 1), Job(exp, "shareall", 1)]
+    assert run_jobs(jobs, executor="submitit-local", slurm=options) == []
+    assert strip(json.loads(record_path(exp, "isolated", 1).read_text())) == strip(serial)
+    assert is_done(Job(exp, "shareall", 1))
+    submitted = sorted((tmp_path / "submitit").iterdir())
+    assert len(submitted) == 2  # one submitit job per job
+    assert run_jobs(jobs, executor="submitit-local", slurm=options) == []
+    assert sorted((tmp_path / "submitit").iterdir()) == submitted  # nothing left to submit
+
+
+def test_unknown_slurm_option_is_a_config_error():
+    from sharebench.benchmarks.config import ConfigError
+    from sharebench.benchmarks.executors import slurm_options
+
+    with pytest.raises(ConfigError, match="unknown option"):
+        slurm_options({"partitoin": "gpu"})
