@@ -188,7 +188,6 @@ class BankedBatchNorm(nn.Module):
                                weight, bias, False, 0.0, self.eps)
         return out.reshape(B, T, C, *x.shape[3:]).transpose(0, 1)
 
-
     def forward_eval(self, x: Tensor, row: int) -> Tensor:
         """Eval mode, any memory format: the running moments of `row`."""
         return F.batch_norm(x, self.running_mean[row], self.running_var[row], self.weight[row], self.bias[row],
@@ -226,8 +225,7 @@ class BankedBatchNorm(nn.Module):
 
     def _single(self, x: Tensor, row: int) -> Tensor:
         if not self.training:
-            return F.batch_norm(x, self.running_mean[row], self.running_var[row], self.weight[row],
-                                self.bias[row], False, 0.0, self.eps)
+            return self.forward_eval(x, row)
         mean, var = self.running_mean[row].clone(), self.running_var[row].clone()
         out = F.batch_norm(x, mean, var, self.weight[row], self.bias[row], True, self.momentum, self.eps)
         with torch.no_grad():

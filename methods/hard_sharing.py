@@ -103,7 +103,7 @@ class BankedMethod(Method):
         return out
 
     # On CPU, predict in pieces that stay in cache: 29,500 DKL test images took 5.6 s on one thread in
-    # pieces of 2,048 and 2.9 s in pieces of 128 (python -m sharebench.benchmarks.speed --eval-chunks)
+    # pieces of 2,048 and 2.9 s in pieces of 128 (benchmarks/speed.py: eval_seconds(chunk=...))
     cpu_predict_chunk = 128
 
     @torch.no_grad()

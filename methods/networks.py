@@ -129,8 +129,9 @@ def backbone_layers(name: str, input_shape: tuple[int, int, int], **options) -> 
 
 
 class BankedNet(nn.Module):
-    # "auto": one grouped convolution on CUDA, and on CPU when at least `grouped_min_slots` slots are
-    # distinct; otherwise one convolution per distinct slot. "grouped" / "per-slot" force one.
+    # "auto": on CPU the row-prefix path (`_forward_keys`) when every unit has `forward_keys`; otherwise one
+    # grouped convolution on CUDA, and on CPU when at least `grouped_min_slots` slots are distinct, else one
+    # convolution per distinct slot. "keys" / "grouped" / "per-slot" force one (tests compare them).
     # Measured on 2 CPU cores (tests/test_benchmark_batching.py, 16 px, B=16): grouped was 1.3-1.4x
     # slower than per-slot with 3-5 distinct slots and 1.4x faster with 20.
     conv_strategy = "auto"
@@ -185,7 +186,7 @@ class BankedNet(nn.Module):
         dense units run as one bmm over all rows and a convolutional unit once per distinct slot on the
         concatenated rows using it, or as one grouped convolution (on CUDA, or with many distinct slots).
         """
-        if not x.is_cuda and all(unit.supports_keys for unit in self.layers):
+        if self._keys_path(x):
             return self._forward_keys(x, row_slots, tasks, row_inputs)
         h = x if row_inputs is None else x.index_select(0, row_inputs.to(x.device))
         norm_rows_all = self._norm_rows(row_slots, tasks)
@@ -201,15 +202,19 @@ class BankedNet(nn.Module):
             h = h.flatten(2)
         return self.head(h, tasks)
 
+    def _keys_path(self, x: Tensor) -> bool:
+        if self.conv_strategy not in ("auto", "keys") or not all(unit.supports_keys for unit in self.layers):
+            return False
+        return self.conv_strategy == "keys" or not x.is_cuda
+
     def _norm_rows(self, row_slots: Tensor, tasks: Tensor) -> Tensor:
         """The batch-norm row of every (row, layer): the slot, or the task for domain-specific BN."""
         return row_slots if self.norm == "bn" else tasks.unsqueeze(1).expand_as(row_slots)
 
     def _forward_keys(self, x: Tensor, row_slots: Tensor, tasks: Tensor, row_inputs: Tensor | None) -> Tensor:
-        inputs = list(x.unbind(0))
         row_inputs_list = list(range(len(tasks))) if row_inputs is None else row_inputs.tolist()
         plan = plan_rows(row_inputs_list, row_slots.tolist(), self._norm_rows(row_slots, tasks).tolist())
-        acts = inputs
+        acts = list(x.unbind(0))
         for spec, unit, layer in zip(self.specs, self.layers, plan):
             acts = unit.forward_keys(acts, layer)
             if spec.global_pool:

@@ -2,10 +2,11 @@
 
     pytest tests/test_benchmark_batching.py --benchmark-enable --benchmark-group-by=param:case
 
-"batched" forces one convolution per distinct slot (one bmm per dense layer);
-"grouped" forces one grouped convolution over all tasks (the CUDA path); "loop" is one forward pass
-per task. All compute the same thing (tests/test_methods.py checks it); each group shows the ratios.
-The suite runs with benchmarks disabled (each step runs once, so it is still exercised).
+"keys" is the CPU default (distinct row prefixes in NHWC, methods/rowplan.py); "batched" forces one
+convolution per distinct slot (one bmm per dense layer); "grouped" forces one grouped convolution over all
+tasks (the CUDA path); "loop" is one forward pass per task. All compute the same thing (tests/test_methods.py
+checks it); each group shows the ratios. The suite runs with benchmarks disabled (each step runs once,
+so it is still exercised).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def make_step(case: str, mode: str):
     T, size, build = CASES[case]
     layers = backbone_layers("dkl-convnet", (size, size, 1))
     net = BankedNet(layers, [10] * T, [T] * len(layers))
-    net.conv_strategy = "grouped" if mode == "grouped" else "per-slot"  # "auto" picks between these
+    net.conv_strategy = {"keys": "keys", "grouped": "grouped"}.get(mode, "per-slot")
     assignment, tasks = build(T, len(layers)), torch.arange(T)
     x, y = torch.rand(T, 16, 1, size, size), torch.randint(0, 10, (T, 16))
     forward = net.forward_loop if mode == "loop" else net
@@ -46,7 +47,7 @@ def make_step(case: str, mode: str):
     return step
 
 
-@pytest.mark.parametrize("mode", ["batched", "grouped", "loop"])
+@pytest.mark.parametrize("mode", ["keys", "batched", "grouped", "loop"])
 @pytest.mark.parametrize("case", list(CASES))
 def test_training_step(benchmark, case, mode):
     step = make_step(case, mode)

@@ -158,7 +158,7 @@ def test_hard_shared_prefix_on_the_dkl_convnet():
                                         [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]],
                                         [[0, 1, 2, 0], [0, 0, 1, 1], [2, 1, 0, 1]]])
 @pytest.mark.parametrize("norm", ["bn", "task-bn"])
-@pytest.mark.parametrize("strategy", ["auto", "grouped"])
+@pytest.mark.parametrize("strategy", ["auto", "grouped", "per-slot"])
 def test_batched_forward_equals_a_loop_over_tasks(assignment, norm, strategy):
     torch.manual_seed(0)
     layers = backbone_layers("dkl-convnet", (16, 16, 1))
