@@ -31,7 +31,7 @@ SLURM_DEFAULTS: dict[str, Any] = {
     "mem_gb": 16,
     "timeout_min": 240,    # per job; a job that runs out is requeued and resumes from its checkpoint
     "array_parallelism": 32,  # at most this many jobs of the array at once
-    "folder": "data/slurm",   # submitit's logs and pickles
+    "folder": None,           # submitit's logs and pickles (None: <data root>/slurm)
     "additional": {},         # any other sbatch option, e.g. {account: myproject, qos: normal}
 }
 
@@ -51,7 +51,9 @@ def make_executor(kind: str, options: dict[str, Any]):
         import submitit
     except ImportError as err:  # pragma: no cover - a dependency of the package
         raise ConfigError("--executor slurm needs submitit (pip install submitit)") from err
-    folder = Path(options["folder"]) / "%j"
+    from sharebench.datasets.fetch import data_root
+
+    folder = Path(options["folder"] or data_root() / "slurm") / "%j"
     if kind == "submitit-local":
         executor = submitit.LocalExecutor(folder=folder)
         executor.update_parameters(timeout_min=options["timeout_min"])
