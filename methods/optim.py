@@ -64,9 +64,13 @@ def make_optimizer(params: Iterable[torch.nn.Parameter], h: dict[str, Any], tota
                    start: int = 0) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """The optimiser and its schedule; `start` continues the schedule from that iteration (a phase switch)."""
     params = list(params)
+    # foreach: one multi-tensor kernel per update (torch's default on CUDA only); on CPU it halves the Adam
+    # step of a banked net (1.43 -> 0.78 ms for the DKL ConvNet's 13 tensors), the same arithmetic
     if h["optimizer"] == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=h["lr"], weight_decay=h["weight_decay"])
+        opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=h["lr"], weight_decay=h["weight_decay"],
+                                                      foreach=True)
     else:
-        opt = torch.optim.SGD(params, lr=h["lr"], momentum=h["momentum"], weight_decay=h["weight_decay"])
+        opt = torch.optim.SGD(params, lr=h["lr"], momentum=h["momentum"], weight_decay=h["weight_decay"],
+                              foreach=True)
     factor = lr_factor(h, total_iterations)
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda it: factor(it + start))
