@@ -15,17 +15,20 @@ import torch
 from torch import Tensor, nn
 
 from sharebench.methods.banks import HeadBank, slot_groups
+from sharebench.methods.norms import NORM_MODES
 from sharebench.methods.rowplan import plan_rows
-from sharebench.methods.units import BasicBlockUnit, ConvUnit, DenseUnit, Unit
+from sharebench.methods.units import BasicBlockUnit, ConvUnit, DenseUnit, PreActUnit, Unit
 
-NORMS = ("bn", "task-bn", "none")  # bn: per slot; task-bn: per task (domain-specific scale + moments)
-KINDS = ("conv", "dense", "block")
+NORMS = tuple(NORM_MODES)  # bn: per slot; task-bn: per task (domain-specific scale + moments); see norms.py
+BN_ONLY_NORMS = ("bn", "task-bn", "none")  # what conv and block units support; preact units support every mode
+KINDS = ("conv", "dense", "block", "preact")
 
 
 @dataclass(frozen=True)
 class LayerSpec:
     name: str
     kind: str  # "conv" (conv3x3-BN-ReLU[-pool]) | "dense" (Linear-ReLU) | "block" (ResNet BasicBlock)
+    #            | "preact" (pre-activation residual unit)
     in_features: int
     out_features: int
     batchnorm: bool = False
@@ -33,12 +36,15 @@ class LayerSpec:
     stride: int = 1
     shareable: bool = True  # False: one slot used by every task, for every method
     global_pool: bool = False  # global average pooling after the unit (before the heads)
+    activation: bool = True  # conv: ReLU after the unit
+    bias: bool | None = None  # conv: a bias (default: when there is no batch norm)
+    final_norm: bool = False  # preact: Norm -> ReLU after the unit (the network's last unit)
 
     def num_params(self) -> int:
-        """Weights of one slot (convolution kernels; linear weights and biases; BN not counted)."""
+        """Weights of one slot (convolution kernels; linear weights and biases; norms not counted)."""
         if self.kind == "conv":
             return self.in_features * self.out_features * 9
-        if self.kind == "block":
+        if self.kind in ("block", "preact"):
             n = (self.in_features + self.out_features) * self.out_features * 9
             if self.stride != 1 or self.in_features != self.out_features:
                 n += self.in_features * self.out_features
@@ -87,6 +93,33 @@ def slo_convnet(input_shape: tuple[int, int, int], channels: int = 53) -> list[L
     return convs
 
 
+def resnet(input_shape: tuple[int, int, int], unit: str, stem_width: int, widths: list[int],
+           units_per_stage: int, stage_strides: list[int], stem_stride: int = 1, stem_norm: bool = True,
+           stem_shareable: bool = False, unit_name: str = "stage{stage}.unit{unit}") -> list[LayerSpec]:
+    """A ResNet as banked units: a 3x3 stem, then per stage `units_per_stage` residual units of `unit` kind
+    ("block": post-activation BasicBlock; "preact": pre-activation unit, the last one carrying the final
+    Norm -> ReLU), the first unit of stage s with stride stage_strides[s]; global average pooling at the end.
+    Units are named stem and `unit_name` (1-based stage and unit), so sharing can address stages."""
+    if unit not in ("block", "preact"):
+        raise ValueError(f"resnet unit must be 'block' or 'preact', got {unit!r}")
+    if len(widths) != len(stage_strides) or not widths or units_per_stage < 1:
+        raise ValueError(f"resnet: need one stride per stage and units_per_stage >= 1; got widths {widths}, "
+                         f"strides {stage_strides}, units_per_stage {units_per_stage}")
+    c = input_shape[2]
+    specs = [LayerSpec("stem", "conv", c, stem_width, batchnorm=stem_norm, stride=stem_stride,
+                       shareable=stem_shareable, activation=stem_norm, bias=False if not stem_norm else None)]
+    in_ch = stem_width
+    for stage, (out_ch, stride) in enumerate(zip(widths, stage_strides)):
+        for u in range(units_per_stage):
+            specs.append(LayerSpec(unit_name.format(stage=stage + 1, unit=u + 1), unit, in_ch, out_ch, batchnorm=True,
+                                   stride=stride if u == 0 else 1))
+            in_ch = out_ch
+    last = specs[-1]
+    specs[-1] = LayerSpec(last.name, last.kind, last.in_features, last.out_features, True, stride=last.stride,
+                          global_pool=True, final_norm=unit == "preact")
+    return specs
+
+
 def resnet18(input_shape: tuple[int, int, int], variant: str = "cifar", width: int = 64) -> list[LayerSpec]:
     """ResNet-18 with every BasicBlock a routed unit (LWS Sec. IV-B/C; released code).
 
@@ -96,19 +129,36 @@ def resnet18(input_shape: tuple[int, int, int], variant: str = "cifar", width: i
     """
     if variant not in ("cifar", "omniglot"):
         raise ValueError(f"resnet18 variant must be 'cifar' or 'omniglot', got {variant!r}")
-    h, w, c = input_shape
-    stem_stride, strides = (1, (1, 2, 2, 2)) if variant == "cifar" else (2, (2, 2, 2, 2))
-    specs = [LayerSpec("stem", "conv", c, width, batchnorm=True, stride=stem_stride, shareable=False)]
-    in_ch = width
-    for stage, stride in enumerate(strides):
-        out_ch = width * 2 ** stage
-        for b in range(2):
-            specs.append(LayerSpec(f"block{stage + 1}.{b + 1}", "block", in_ch, out_ch, batchnorm=True,
-                                   stride=stride if b == 0 else 1))
-            in_ch = out_ch
-    last = specs[-1]
-    specs[-1] = LayerSpec(last.name, "block", last.in_features, last.out_features, True, global_pool=True)
-    return specs
+    stem_stride, strides = (1, [1, 2, 2, 2]) if variant == "cifar" else (2, [2, 2, 2, 2])
+    return resnet(input_shape, "block", width, [width * 2 ** s for s in range(4)], 2, strides, stem_stride,
+                  unit_name="block{stage}.{unit}")
+
+
+def resnet38(input_shape: tuple[int, int, int], stem_width: int = 16, widths: tuple[int, ...] = (32, 64, 128, 256),
+             units_per_stage: int = 4, stage_strides: tuple[int, ...] = (1, 2, 2, 2),
+             width_multiplier: float = 1.0) -> list[LayerSpec]:
+    """Bilen & Vedaldi's ResNet-38 (Sec. 4.1) as specs/bilen.md section 2.2 reconstructs it: a bare 3x3 stem of
+    16 channels, 4 stages x 4 pre-activation units of 32/64/128/256 channels at 64/32/16/8 px (strides 1, 2, 2, 2),
+    a 1x1 projection in each stage's first unit, Norm -> ReLU -> global average pooling, the per-domain FC:
+    1 + 32 + 4 + 1 = 38 weighted layers, 5,919,152 convolution weights at 64 px. `width_multiplier` scales the
+    stem and every stage (x2, x4: the paper's capacity rows; 1/sqrt(D): equal-parameter isolated networks).
+    Every unit, the stem included, is shareable (the paper shares all convolutions in deep sharing)."""
+    def scaled(c: int) -> int:
+        return max(1, int(round(c * width_multiplier)))
+    return resnet(input_shape, "preact", scaled(stem_width), [scaled(w) for w in widths], units_per_stage,
+                  list(stage_strides), stem_norm=False, stem_shareable=True)
+
+
+def final_map_size(layers: list[LayerSpec], input_shape: tuple[int, int, int]) -> int:
+    """The spatial size in front of the last unit's pooling (strides and max-pools applied)."""
+    size = min(input_shape[:2])
+    for spec in layers:
+        if spec.kind == "dense":
+            break
+        size = (size + spec.stride - 1) // spec.stride
+        if spec.pool:
+            size //= 2
+    return size
 
 
 def mlp(input_shape: tuple[int, int, int], hidden: tuple[int, ...] = (256, 256)) -> list[LayerSpec]:
@@ -119,7 +169,7 @@ def mlp(input_shape: tuple[int, int, int], hidden: tuple[int, ...] = (256, 256))
 
 BACKBONES: dict[str, Callable[..., list[LayerSpec]]] = {
     "dkl-convnet": dkl_convnet, "routing-convnet": routing_convnet, "slo-convnet": slo_convnet,
-    "resnet18": resnet18, "mlp": mlp}
+    "resnet18": resnet18, "resnet38": resnet38, "mlp": mlp}
 
 
 def backbone_layers(name: str, input_shape: tuple[int, int, int], **options) -> list[LayerSpec]:
@@ -145,6 +195,9 @@ class BankedNet(nn.Module):
             raise ValueError(f"unknown norm {norm!r}; known: {', '.join(NORMS)}")
         if len(slots_per_layer) != len(layers):
             raise ValueError(f"{len(layers)} layers but {len(slots_per_layer)} slot counts")
+        if norm not in BN_ONLY_NORMS and any(s.kind in ("conv", "block") and s.batchnorm for s in layers):
+            raise ValueError(f"norm {norm!r} needs a backbone of pre-activation units (resnet38); this one has "
+                             f"batch-norm conv/block units, which support {', '.join(BN_ONLY_NORMS)}")
         last = layers[-1]
         if last.kind != "dense" and not last.global_pool:
             raise ValueError("the last hidden layer must be dense or end in global pooling")
@@ -158,11 +211,14 @@ class BankedNet(nn.Module):
         rows = k if self.norm == "bn" else self.num_tasks
         if spec.kind == "dense":
             return DenseUnit(k, spec.in_features, spec.out_features, init=self.init)
+        if spec.kind == "preact":
+            return PreActUnit(k, self.num_tasks, spec.in_features, spec.out_features, spec.stride, self.norm,
+                              spec.final_norm, init=self.init)
         if spec.kind == "block":
             return BasicBlockUnit(k, rows, spec.in_features, spec.out_features, spec.stride, self.norm != "none",
                                   init=self.init)
         return ConvUnit(k, rows, spec.in_features, spec.out_features, spec.batchnorm and self.norm != "none",
-                        spec.pool, spec.stride, init=self.init)
+                        spec.pool, spec.stride, init=self.init, activation=spec.activation, bias=spec.bias)
 
     @property
     def layer_names(self) -> list[str]:

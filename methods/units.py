@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sharebench.methods.banks import BankedBatchNorm, BankedConv2d, BankedLinear
+from sharebench.methods.norms import BankedNorm
 from sharebench.methods.rowplan import KeyLayer
 
 
@@ -30,7 +31,8 @@ class Unit(nn.Module):
 
     def core_parameters(self) -> list[nn.Parameter]:
         """The layer weights (not the batch-norm scale and shift): what soft sharing ties together."""
-        norm_ids = {id(p) for m in self.modules() if isinstance(m, BankedBatchNorm) for p in m.parameters()}
+        norm_ids = {id(p) for m in self.modules() if isinstance(m, (BankedBatchNorm, BankedNorm))
+                    for p in m.parameters()}
         return [p for p in self.parameters() if id(p) not in norm_ids]
 
     def slot_tensors(self, norm_per_slot: bool) -> list[Tensor]:
@@ -40,28 +42,35 @@ class Unit(nn.Module):
             if isinstance(m, BankedBatchNorm):
                 if norm_per_slot:
                     out += [m.weight, m.bias, m.running_mean, m.running_var]
+            elif isinstance(m, BankedNorm):
+                out += m.slot_tensors()
             elif isinstance(m, (BankedConv2d, BankedLinear)):
                 out += [p for p in m.parameters(recurse=False)]
         return out
 
 
 class ConvUnit(Unit):
-    """conv3x3 -> BN -> ReLU -> (maxpool 2)."""
+    """conv3x3 -> BN -> ReLU -> (maxpool 2); without BN the convolution has a bias unless `bias=False`, and
+    `activation=False` drops the ReLU (a pre-activation ResNet's stem is a bare convolution)."""
 
     supports_keys = True
 
     def __init__(self, num_slots: int, norm_rows: int, in_ch: int, out_ch: int, batchnorm: bool, pool: bool,
-                 stride: int = 1, init: str = "torch"):
+                 stride: int = 1, init: str = "torch", activation: bool = True, bias: bool | None = None):
         super().__init__()
-        self.conv = BankedConv2d(num_slots, in_ch, out_ch, bias=not batchnorm, stride=stride, init=init)
+        self.conv = BankedConv2d(num_slots, in_ch, out_ch, bias=not batchnorm if bias is None else bias,
+                                 stride=stride, init=init)
         self.norm = _maybe_norm(norm_rows, out_ch, batchnorm)
-        self.pool = pool
+        self.pool, self.activation = pool, activation
+
+    def _relu(self, h: Tensor) -> Tensor:
+        return F.relu(h) if self.activation else h
 
     def forward(self, h: Tensor, slots: Tensor, norm_rows: Tensor) -> Tensor:
         h = self.conv(h, slots)
         if self.norm is not None:
             h = self.norm(h, norm_rows)
-        h = F.relu(h)
+        h = self._relu(h)
         if self.pool:
             n, B = h.shape[:2]
             h = F.max_pool2d(h.flatten(0, 1), 2)
@@ -87,7 +96,7 @@ class ConvUnit(Unit):
                     out = F.max_pool2d(out, 2)
                 if shift is not None:  # a per-channel constant commutes with max-pooling: add it to fewer pixels
                     out = out + shift.view(-1, 1, 1)
-                for k, part in zip(piece_keys, F.relu(out).split(batch)):
+                for k, part in zip(piece_keys, self._relu(out).split(batch)):
                     outs[k] = part
         if stats:
             per_row = [stats[k] for k in layer.row_key]
@@ -164,3 +173,31 @@ class BasicBlockUnit(Unit):
         out = self._bn(self.norm2, self.conv2(out, slots), norm_rows)
         short = h if self.shortcut is None else self._bn(self.shortcut_norm, self.shortcut(h, slots), norm_rows)
         return F.relu(out + short)
+
+
+class PreActUnit(Unit):
+    """A pre-activation residual unit (He et al. 2016b, "Identity mappings"; Bilen & Vedaldi's ResNet-38):
+
+        a = ReLU(Norm1(h)); r = conv3x3(a, stride); r = conv3x3(ReLU(Norm2(r)))
+        out = r + (h, or conv1x1(a, stride) when the shape changes)
+
+    and, for the last unit of the network (`final_norm`), ReLU(Norm(out)) before global pooling. Convolutions
+    have no bias; every Norm is a `BankedNorm` in the network's mode (BN or IN, universal or domain rows)."""
+
+    def __init__(self, num_slots: int, num_tasks: int, in_ch: int, out_ch: int, stride: int, norm: str,
+                 final_norm: bool = False, init: str = "torch"):
+        super().__init__()
+        self.norm1 = BankedNorm(norm, num_slots, num_tasks, in_ch)
+        self.conv1 = BankedConv2d(num_slots, in_ch, out_ch, stride=stride, init=init)
+        self.norm2 = BankedNorm(norm, num_slots, num_tasks, out_ch)
+        self.conv2 = BankedConv2d(num_slots, out_ch, out_ch, init=init)
+        self.shortcut = None
+        if stride != 1 or in_ch != out_ch:
+            self.shortcut = BankedConv2d(num_slots, in_ch, out_ch, kernel_size=1, padding=0, stride=stride, init=init)
+        self.final = BankedNorm(norm, num_slots, num_tasks, out_ch) if final_norm else None
+
+    def forward(self, h: Tensor, slots: Tensor, norm_rows: Tensor) -> Tensor:
+        a = F.relu(self.norm1(h, slots, norm_rows))
+        r = self.conv2(F.relu(self.norm2(self.conv1(a, slots), slots, norm_rows)), slots)
+        out = r + (h if self.shortcut is None else self.shortcut(a, slots))
+        return out if self.final is None else F.relu(self.final(out, slots, norm_rows))
