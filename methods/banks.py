@@ -255,16 +255,26 @@ class HeadBank(nn.Module):
     """Per-task output layers of different widths, padded to the widest and masked.
 
     Padding rows get no gradient (their logits are -inf), and the init depends on fan-in only, so
-    each task's head is distributed exactly like a separate nn.Linear(in, classes_t).
+    each task's head is distributed exactly like a separate nn.Linear(in, classes_t). `shared`: one output
+    layer for every task (Bilen & Vedaldi's full sharing), which needs equal class counts.
     """
 
-    def __init__(self, in_features: int, num_classes: list[int], init: str = "torch"):
+    def __init__(self, in_features: int, num_classes: list[int], init: str = "torch", shared: bool = False):
         super().__init__()
-        self.linear = BankedLinear(len(num_classes), in_features, max(num_classes), init=init)
+        if shared and len(set(num_classes)) != 1:
+            raise ValueError(f"a shared classifier needs every task to have the same number of classes, got "
+                             f"{num_classes}")
+        self.linear = BankedLinear(1 if shared else len(num_classes), in_features, max(num_classes), init=init)
         mask = torch.zeros(len(num_classes), max(num_classes), dtype=torch.bool)
         for t, c in enumerate(num_classes):
             mask[t, c:] = True
         self.register_buffer("pad_mask", mask)
+        self.register_buffer("task_slot", torch.zeros(len(num_classes), dtype=torch.long) if shared
+                             else torch.arange(len(num_classes)))
+
+    def slot_users(self) -> Tensor:
+        """How many tasks use each output layer: [slots]."""
+        return torch.bincount(self.task_slot, minlength=self.linear.num_slots)
 
     def forward(self, x: Tensor, tasks: Tensor) -> Tensor:
-        return self.linear(x, tasks).masked_fill(self.pad_mask[tasks].unsqueeze(1), -math.inf)
+        return self.linear(x, self.task_slot[tasks]).masked_fill(self.pad_mask[tasks].unsqueeze(1), -math.inf)

@@ -19,7 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sharebench.methods.networks import BankedNet, backbone_layers
+from sharebench.methods.banks import BankedBatchNorm
+from sharebench.methods.networks import BankedNet, backbone_layers, final_map_size
+from sharebench.methods.norms import BankedNorm, norm_mode
 from sharebench.methods.optim import OPTIM_HPARAMS, check_optim_hparams, make_optimizer
 from sharebench.methods.registry import Method, register
 
@@ -39,15 +41,18 @@ class BankedMethod(Method):
     """A BankedNet with a fixed assignment, trained by Adam; subclasses choose the assignment."""
 
     HPARAMS: ClassVar[dict[str, Any]] = {**OPTIM_HPARAMS, "norm": "bn", "init": "torch"}
+    SHARED_HEAD: ClassVar[bool] = False  # one classifier for every task (full sharing)
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         check_optim_hparams(self.hparams, f"method {self.name!r}")
         self.layers = backbone_layers(self.backbone, self.tasks.image_shape, **self.backbone_options)
+        self.check_norm_fits()
         assignment = self.only_shareable(self.initial_assignment(len(self.layers)))
         slots = [int(assignment[:, layer].max()) + 1 for layer in range(len(self.layers))]
         self.net = BankedNet(self.layers, self.tasks.num_classes, self.slots_per_layer(slots),
-                             norm=self.hparams["norm"], init=self.hparams["init"]).to(self.device)
+                             norm=self.hparams["norm"], init=self.hparams["init"],
+                             shared_head=self.SHARED_HEAD).to(self.device)
         self.register_assignment(assignment)
         self.all_tasks = torch.arange(self.tasks.num_tasks, device=self.device)
         self.optimizer, self.scheduler = self.make_optimizer()
@@ -76,8 +81,21 @@ class BankedMethod(Method):
         return [torch.bincount(a[:, layer], minlength=unit.num_slots).float()
                 for layer, unit in enumerate(self.net.layers)]
 
+    def check_norm_fits(self) -> None:
+        """Instance norm needs spatial extent: at a 1x1 map it outputs zeros (specs/bilen.md 2.3)."""
+        if norm_mode(self.hparams["norm"]).kind == "in":
+            size = final_map_size(self.layers, self.tasks.image_shape)
+            if size < 4:
+                raise ValueError(f"method {self.name!r}: norm {self.hparams['norm']!r} needs the last stage's maps "
+                                 f"to be at least 4x4, this backbone ends at {size}x{size}; fewer strides "
+                                 "(backbone_options.stage_strides) or larger images")
+
+    def norm_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for m in self.net.modules() if isinstance(m, (BankedBatchNorm, BankedNorm)) for p in m.parameters()]
+
     def make_optimizer(self, start: int = 0) -> tuple[torch.optim.Optimizer, Any]:
-        return make_optimizer(self.net.parameters(), self.hparams, self.total_iterations, start)
+        return make_optimizer(self.net.parameters(), self.hparams, self.total_iterations, start,
+                              norm_params=self.norm_parameters())
 
     def optimizer_step(self) -> None:
         self.optimizer.step()
@@ -164,10 +182,25 @@ class DeepSharing(ShareAll):
 
 @register("partial")
 class PartialSharing(BankedMethod):
-    HPARAMS: ClassVar[dict[str, Any]] = {**BankedMethod.HPARAMS, "shared_layers": [0, 1]}
+    """`shared_layers` lists unit indices; or `shared_stages` (1-based) names the stages of a ResNet whose units
+    are shared (Bilen & Vedaldi's partial sharing), with the stem shared when `share_stem`."""
+
+    HPARAMS: ClassVar[dict[str, Any]] = {**BankedMethod.HPARAMS, "shared_layers": [0, 1], "shared_stages": None,
+                                         "share_stem": True}
+
+    def shared_layer_indices(self) -> list[int]:
+        stages = self.hparams["shared_stages"]
+        if stages is None:
+            return list(self.hparams["shared_layers"])
+        names = [spec.name for spec in self.layers]
+        known = sorted({int(n[5:].split(".")[0]) for n in names if n.startswith("stage")})
+        if not isinstance(stages, (list, tuple)) or any(s not in known for s in stages):
+            raise ValueError(f"method 'partial': shared_stages must list stages among {known}, got {stages!r}")
+        chosen = [i for i, n in enumerate(names) if n.startswith("stage") and int(n[5:].split(".")[0]) in stages]
+        return ([0] if self.hparams["share_stem"] and names[0] == "stem" else []) + chosen
 
     def initial_assignment(self, num_layers: int) -> Tensor:
-        shared = self.hparams["shared_layers"]
+        shared = self.shared_layer_indices()
         if not isinstance(shared, (list, tuple)) or any(
                 not isinstance(i, int) or not 0 <= i < num_layers for i in shared):
             raise ValueError(f"method 'partial': shared_layers must be a list of layer indices in "

@@ -188,7 +188,7 @@ class BankedNet(nn.Module):
     grouped_min_slots = 10
 
     def __init__(self, layers: list[LayerSpec], num_classes: list[int], slots_per_layer: list[int],
-                 norm: str = "bn", init: str = "torch"):
+                 norm: str = "bn", init: str = "torch", shared_head: bool = False):
         super().__init__()
         self.init = init
         if norm not in NORMS:
@@ -203,7 +203,7 @@ class BankedNet(nn.Module):
             raise ValueError("the last hidden layer must be dense or end in global pooling")
         self.specs, self.norm, self.num_tasks = layers, norm, len(num_classes)
         self.layers = nn.ModuleList(self._build_unit(spec, k) for spec, k in zip(layers, slots_per_layer))
-        self.head = HeadBank(last.out_features, num_classes, init=init)
+        self.head = HeadBank(last.out_features, num_classes, init=init, shared=shared_head)
 
     def _build_unit(self, spec: LayerSpec, k: int) -> Unit:
         if spec.kind not in KINDS:
@@ -323,7 +323,8 @@ class BankedNet(nn.Module):
         The released LWS code does this for every module (`normalize_weight_gradients`): a layer shared by
         T tasks gets its summed gradient divided by T, so that every parameter's gradient is the average
         over its users. `users_per_layer[l]` [K_l] may be fractional (LWS: expected users sum_t p).
-        Batch-norm rows that belong to a task (domain-specific BN) have one user each.
+        Batch-norm rows that belong to a task (domain-specific BN) have one user each; a shared classifier has
+        every task as its user.
         """
         for unit, users in zip(self.layers, users_per_layer):
             div = users.to(self.head.pad_mask.device, self.head.linear.weight.dtype).clamp_min(1e-12) * samples
@@ -335,10 +336,11 @@ class BankedNet(nn.Module):
                     p.grad.div_(div.view(-1, *([1] * (p.ndim - 1))))
                 elif samples != 1:
                     p.grad.div_(samples)
-        if samples != 1:
-            for p in self.head.parameters():
+        head_div = self.head.slot_users().to(self.head.linear.weight.dtype) * samples
+        if bool((head_div != 1).any()):
+            for p in self.head.linear.parameters():
                 if p.grad is not None:
-                    p.grad.div_(samples)
+                    p.grad.div_(head_div.view(-1, *([1] * (p.ndim - 1))))
 
     def copy_slot(self, layer: int, src: int, dst: int) -> None:
         """Copy one slot's weights (and its BN rows, when BN is per slot) into another slot."""

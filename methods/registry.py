@@ -29,6 +29,7 @@ class TaskSpec:
     num_classes: list[int]
     image_shape: tuple[int, int, int]  # H, W, C
     roles: tuple[str, ...] = ()  # per task: "task" (default), "source" or "target"
+    label_semantics: tuple[str, ...] = ()  # per task: what its labels mean ("digits"), from the suite; "" unknown
 
     @property
     def num_tasks(self) -> int:

@@ -25,6 +25,14 @@ def tiny_batch(seed: int = 0, spec: TaskSpec = TINY, b: int = 5):
 
 
 TRANSFER = TaskSpec(["src", "tgt"], [4, 4], (8, 8, 1), ("source", "target"))
+EQUAL_CLASSES = TaskSpec(["a", "b", "c"], [4, 4, 4], (8, 8, 1), label_semantics=("digits", "", ""))
+
+
+def tiny_spec(cls) -> TaskSpec:
+    """Tasks of different widths, unless the method shares one classifier (equal widths) or transfers."""
+    if uses_roles(cls):
+        return TRANSFER
+    return EQUAL_CLASSES if getattr(cls, "SHARED_HEAD", False) else TINY
 
 
 def uses_roles(cls) -> bool:
@@ -49,7 +57,7 @@ def test_every_method_runs_a_few_steps(name, backbone):
     """Every registered method, driven through the streams it declares: a transfer method gets a labelled
     source and an unlabelled target, a reconstruction method is checked on `reconstruct`."""
     cls = get_method(name)
-    spec = TRANSFER if uses_roles(cls) else TINY
+    spec = tiny_spec(cls)
     torch.manual_seed(0)
     method = create_method(name, spec, backbone, total_iterations=6)
     streams = tiny_streams(cls, spec)
