@@ -53,11 +53,15 @@ def load_records(exp: Experiment, results: Path | None = None) -> list[dict[str,
 
 
 def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per (run, metric): the final test metrics (`<metric>`, `<metric>_task_mean`, `<metric>/<task>`)."""
+    """One row per (run, metric): the final test metrics (`<metric>`, `<metric>_task_mean`, `<metric>/<task>`).
+    A run evaluated several ways (`metrics_variants`) also counts as a run of the arm `<arm>@<variant>`."""
     rows = []
     for r in records:
-        base = {"experiment": r["experiment"], "method": r["method"], "seed": r["seed"]}
-        rows += [{**base, "metric": key, "value": value} for key, value in r["metrics"].items()]
+        scored = {r["method"]: r["metrics"], **{f"{r['method']}@{v}": m
+                                                for v, m in (r.get("metrics_variants") or {}).items()}}
+        for arm, metrics in scored.items():
+            base = {"experiment": r["experiment"], "method": arm, "seed": r["seed"]}
+            rows += [{**base, "metric": key, "value": value} for key, value in metrics.items()]
     return pd.DataFrame(rows, columns=["experiment", "method", "seed", "metric", "value"])
 
 

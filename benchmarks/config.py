@@ -19,7 +19,7 @@ PROFILES = ("quick", "small", "paper")
 EXPERIMENT_KEYS = {"title", "benchmark", "suite", "backbone", "backbone_options", "methods", "iterations",
                    "eval_interval", "seeds", "batch_per_task", "reference", "comparisons", "profiles",
                    "description", "extends", "metrics", "eval_tasks", "roles", "target_labels", "label_seed",
-                   "requires"}
+                   "requires", "method_defaults", "input", "drop_methods"}
 ARM_KEYS = {"method", "backbone", "backbone_options", "label"}  # every other key of an arm is a hyperparameter
 ALTERNATIVES = ("two-sided", "less", "greater", "better", "worse")
 DEFAULT_METRICS = ["accuracy", "error"]
@@ -35,6 +35,8 @@ class Comparison:
     method_a: str  # arm labels
     method_b: str
     alternative: str  # scipy's: "less" tests metric(a) < metric(b); "better"/"worse" are resolved by direction
+    family: str = ""  # Holm's correction runs within (experiment, metric, family)
+    margin: float | None = None  # an equality claim: two-sided, unadjusted, "consistent" if |mean a - mean b| <= margin
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class Experiment:
     target_labels: Any = "all"
     label_seed: int = 0
     requires: dict[str, Requirement] = field(default_factory=dict)
+    input: dict[str, Any] = field(default_factory=dict)  # per-domain whitening and augmentation (runner's input.py)
 
     @property
     def methods(self) -> dict[str, Arm]:
@@ -105,6 +108,7 @@ class Experiment:
                 "batch_per_task": self.batch_per_task, "metrics": self.metrics, "eval_tasks": self.eval_tasks,
                 "roles": self.roles, "target_labels": self.target_labels, "label_seed": self.label_seed,
                 "requires": {k: _requirement_key(r) for k, r in self.requires.items()},
+                **({"input": self.input} if self.input else {}),
                 "code": code_fingerprint(a.method)}
 
 
@@ -196,7 +200,8 @@ def _arms(methods: Any, merged: dict[str, Any], where: str) -> dict[str, Arm]:
         except KeyError as err:
             raise ConfigError(f"{where}.methods.{label}: {err.args[0]} (an arm names its method with `method:`)") \
                 from None
-        hparams = {k: v for k, v in body.items() if k not in ARM_KEYS}
+        hparams = {**copy.deepcopy(merged.get("method_defaults") or {}),
+                   **{k: v for k, v in body.items() if k not in ARM_KEYS}}
         try:
             resolve_hparams(cls, hparams)
         except ValueError as err:
@@ -208,6 +213,23 @@ def _arms(methods: Any, merged: dict[str, Any], where: str) -> dict[str, Arm]:
         options.update(body.get("backbone_options") or {})
         arms[label] = Arm(label, method, hparams, backbone, options, str(body.get("label", "")))
     return arms
+
+
+def _input(raw: Any, where: str) -> dict[str, Any]:
+    from sharebench.benchmarks.inputs import check_input_config
+
+    try:
+        return check_input_config(raw)
+    except ValueError as err:
+        raise ConfigError(f"{where}.input: {err}") from None
+
+
+def _is_arm(label: Any, arms: dict[str, Arm]) -> bool:
+    """An arm label, or `<arm>@<variant>`: one of the ways that arm's model is evaluated (`eval_moments`)."""
+    if not isinstance(label, str):
+        return False
+    arm, _, variant = label.partition("@")
+    return arm in arms and (not variant or variant in (arms[arm].hparams.get("eval_moments") or []))
 
 
 def _requirements(raw: Any, params: dict[str, Any], profile: str, where: str,
@@ -256,7 +278,12 @@ def resolve_experiment(name: str, raw: dict[str, Any], profile: str, params: dic
     suite = merged["suite"]
     if suite not in suite_names():
         raise ConfigError(f"{where_p}: unknown suite {suite!r}; known: {', '.join(suite_names())}")
-    arms = _arms(merged["methods"], merged, where_p)
+    methods = dict(merged["methods"] or {})
+    for label in merged.get("drop_methods") or []:
+        if label not in methods:
+            raise ConfigError(f"{where_p}.drop_methods: {label!r} is not one of its arms {sorted(methods)}")
+        del methods[label]
+    arms = _arms(methods, merged, where_p)
     if merged["reference"] not in arms:
         raise ConfigError(f"{where_p}: reference {merged['reference']!r} is not one of its arms")
     metrics = list(merged.get("metrics") or DEFAULT_METRICS)
@@ -282,14 +309,19 @@ def resolve_experiment(name: str, raw: dict[str, Any], profile: str, params: dic
         {"a": m, "b": merged["reference"], "alternative": "two-sided"} for m in arms if m != merged["reference"]]
     for c in declared:
         alt = c.get("alternative", "two-sided")
-        if alt not in ALTERNATIVES or c.get("a") not in arms or c.get("b") not in arms:
-            raise ConfigError(f"{where_p}.comparisons: bad entry {c!r} (arms must be in the experiment, "
-                              f"alternative one of {ALTERNATIVES})")
+        if alt not in ALTERNATIVES or not _is_arm(c.get("a"), arms) or not _is_arm(c.get("b"), arms):
+            raise ConfigError(f"{where_p}.comparisons: bad entry {c!r} (arms must be in the experiment, or "
+                              f"<arm>@<variant> for a variant in its eval_moments; alternative one of {ALTERNATIVES})")
+        margin = c.get("margin")
+        if margin is not None and (alt != "two-sided" or not isinstance(margin, (int, float)) or margin < 0):
+            raise ConfigError(f"{where_p}.comparisons: {c!r}: an equality claim (margin) must be two-sided with a "
+                              "margin >= 0 in the metric's units (a fraction for error)")
         for metric in c.get("metrics", primary):
             if metric.split("/")[0].removesuffix("_task_mean") not in metrics:
                 raise ConfigError(f"{where_p}.comparisons: metric {metric!r} is not among the experiment's "
                                   f"metrics {metrics}")
-            comparisons.append(Comparison(metric, c["a"], c["b"], alt))
+            comparisons.append(Comparison(metric, c["a"], c["b"], alt, str(c.get("family", "")),
+                                          None if margin is None else float(margin)))
     suite_options = dict((params.get("suites") or {}).get(suite) or {})
     return Experiment(
         name=name, profile=profile, suite=suite, suite_options=suite_options, backbone=merged["backbone"],
@@ -299,7 +331,7 @@ def resolve_experiment(name: str, raw: dict[str, Any], profile: str, params: dic
         reference=merged["reference"], comparisons=comparisons, benchmark=merged.get("benchmark", "baselines"),
         title=merged.get("title", name), description=merged.get("description", ""), metrics=metrics,
         eval_tasks=merged.get("eval_tasks"), roles=roles, target_labels=merged.get("target_labels", "all"),
-        label_seed=int(merged.get("label_seed", 0)),
+        label_seed=int(merged.get("label_seed", 0)), input=_input(merged.get("input"), where_p),
         requires=_requirements(merged.get("requires"), params, profile, where_p, seen + (name,)))
 
 

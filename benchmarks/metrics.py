@@ -89,10 +89,21 @@ def check_method_outputs(metrics: list[str], method_cls: type, where: str) -> No
                              f"does not produce")
 
 
+def test_batches(n: int, chunk: int, pure_batch: int | None) -> list[slice | Tensor]:
+    """How a test set of n images is fed: slices of `chunk` (order irrelevant), or, when predictions depend on the
+    batch (BN+), a fixed permutation (RandomState(0), the same for every method and seed) split into
+    ceil(n / pure_batch) near-equal batches, so that there is no tiny last batch (specs/bilen.md 2.3)."""
+    if pure_batch is None:
+        return [slice(i, i + chunk) for i in range(0, n, chunk)]
+    order = np.random.RandomState(0).permutation(n)
+    return [torch.from_numpy(part) for part in np.array_split(order, max(1, -(-n // pure_batch)))]
+
+
 @torch.no_grad()
 def evaluate(method: Any, data: dict[str, list[Tensor]], names: list[str], metrics: list[str],
-             tasks: list[int] | None = None, chunk: int = 2048) -> dict[str, float]:
-    """Every metric on the test split of `tasks` (default all): pooled over samples, task mean, per task."""
+             tasks: list[int] | None = None, chunk: int = 2048, pure_batch: int | None = None) -> dict[str, float]:
+    """Every metric on the test split of `tasks` (default all): pooled over samples, task mean, per task.
+    `pure_batch`: feed each task's images in fixed batches of about that size (`test_batches`)."""
     tasks = list(range(len(names))) if tasks is None else tasks
     out: dict[str, float] = {}
     # a complement (error) after its base (accuracy), whatever the declared order: one pass over the test set
@@ -106,8 +117,8 @@ def evaluate(method: Any, data: dict[str, list[Tensor]], names: list[str], metri
         sums, counts = [], []
         for t in tasks:
             x, y = data["x_test"][t], data["y_test"][t]
-            total = sum(float(metric.per_sample(method, x[i:i + chunk], y[i:i + chunk], t).sum())
-                        for i in range(0, len(y), chunk))
+            total = sum(float(metric.per_sample(method, x[b], y[b], t).sum())
+                        for b in test_batches(len(y), chunk, pure_batch))
             sums.append(total)
             counts.append(len(y))
             out[f"{name}/{names[t]}"] = total / len(y)

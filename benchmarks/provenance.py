@@ -17,7 +17,7 @@ from pathlib import Path
 SHARED_MODULES = ["sharebench.methods.banks", "sharebench.methods.units", "sharebench.methods.networks",
                   "sharebench.methods.registry", "sharebench.methods.optim", "sharebench.benchmarks.runner",
                   "sharebench.benchmarks.sampling", "sharebench.benchmarks.metrics", "sharebench.benchmarks.store",
-                  "sharebench.datasets.suites"]
+                  "sharebench.datasets.suites", "sharebench.benchmarks.inputs", "sharebench.methods.norms"]
 
 
 def method_modules(method: str) -> list[str]:

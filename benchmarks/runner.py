@@ -32,8 +32,9 @@ import torch
 from tqdm import tqdm
 
 from sharebench.benchmarks.config import Experiment, config_hash
+from sharebench.benchmarks.inputs import InputPipeline
 from sharebench.benchmarks.metrics import evaluate
-from sharebench.benchmarks.sampling import StreamSet, labelled_mask
+from sharebench.benchmarks.sampling import Batch, StreamSet, labelled_mask
 from sharebench.benchmarks.store import model_path, provide_models
 from sharebench.datasets.atomic import atomic_write, atomic_write_text
 from sharebench.datasets.fetch import data_root
@@ -112,14 +113,19 @@ def versions() -> dict[str, str]:
             "platform": platform.platform()}
 
 
-def to_tensors(suite: Suite, device: torch.device) -> dict[str, list[torch.Tensor]]:
-    """uint8 [N,H,W,C] -> float [N,C,H,W] in [0, 1] (the papers' only preprocessing)."""
-    def conv(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(a).permute(0, 3, 1, 2).float().div_(255.0).to(device)
-    return {"x_train": [conv(t.x_train) for t in suite.tasks], "y_train": [torch.from_numpy(t.y_train).to(device)
-                                                                           for t in suite.tasks],
-            "x_test": [conv(t.x_test) for t in suite.tasks], "y_test": [torch.from_numpy(t.y_test).to(device)
-                                                                        for t in suite.tasks]}
+def to_tensors(suite: Suite, device: torch.device,
+               inputs: InputPipeline | None = None) -> dict[str, list[torch.Tensor]]:
+    """uint8 [N,H,W,C] -> float [N,C,H,W] in [0, 1] (the LWS and Zhang papers' only preprocessing). With an input
+    pipeline, training images stay uint8 (whitened and augmented per batch) and test images are whitened."""
+    def nchw(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a).permute(0, 3, 1, 2).to(device)
+
+    def conv(a: np.ndarray, task: int) -> torch.Tensor:
+        return nchw(a).float().div_(255.0) if inputs is None else inputs.test(nchw(a), task)
+    return {"x_train": [conv(t.x_train, i) if inputs is None else nchw(t.x_train) for i, t in enumerate(suite.tasks)],
+            "y_train": [torch.from_numpy(t.y_train).to(device) for t in suite.tasks],
+            "x_test": [conv(t.x_test, i) for i, t in enumerate(suite.tasks)],
+            "y_test": [torch.from_numpy(t.y_test).to(device) for t in suite.tasks]}
 
 
 def task_roles(exp: Experiment, names: list[str]) -> tuple[str, ...]:
@@ -188,7 +194,8 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
     suite = load_suite(exp.suite)
     spec = task_spec(exp, suite)
     names, roles = spec.names, spec.roles
-    data = to_tensors(suite, dev)
+    inputs = InputPipeline(exp.input, [t.x_train for t in suite.tasks], names, job.seed, dev) if exp.input else None
+    data = to_tensors(suite, dev, inputs)
     masks = visible_labels(exp, suite, roles)
     y_visible = [y.masked_fill(~torch.from_numpy(m).to(y.device), -1) for y, m in zip(data["y_train"], masks)]
     del data["y_train"]  # the method never gets the true labels of hidden samples
@@ -207,6 +214,8 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
         state = torch.load(ckpt, map_location=dev, weights_only=False)
         method.load_state_dict(state["method"])
         streams.load_state(state["streams"])
+        if inputs is not None:
+            inputs.load_state(state["inputs"])
         torch.set_rng_state(state["torch_rng"])
         curves, start, elapsed = state["curves"], state["iteration"], state["elapsed"]
         resumed_from = start
@@ -214,15 +223,24 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
 
     def checkpoint(iteration: int) -> None:
         atomic_torch_save({"method": method.state_dict(), "streams": streams.state(),
+                           "inputs": None if inputs is None else inputs.state(),
                            "torch_rng": torch.get_rng_state(), "curves": curves, "iteration": iteration,
                            "elapsed": elapsed + time.perf_counter() - t0, "config_hash": job_hash}, ckpt)
 
+    variants = method.eval_variants()
+
     def record_eval(iteration: int, losses: list[float]) -> None:
-        m = evaluate(method, data, names, exp.metrics, eval_tasks)
         curves["iteration"].append(iteration)
         curves["train_loss"].append(float(np.mean(losses)) if losses else None)
-        for key, value in m.items():
-            curves["metrics"].setdefault(key, []).append(value)
+        for variant in variants:  # the first is the arm's own result; others become `<arm>@<variant>`
+            method.set_eval_variant(variant)
+            pure = exp.batch_per_task if method.needs_pure_test_batches() else None
+            m = evaluate(method, data, names, exp.metrics, eval_tasks, pure_batch=pure)
+            target = curves["metrics"] if variant == variants[0] else \
+                curves.setdefault("variants", {}).setdefault(variant, {})
+            for key, value in m.items():
+                target.setdefault(key, []).append(value)
+        method.set_eval_variant(variants[0])
         for key, value in method.snapshot().items():  # e.g. LWS' routing entropy over time
             curves["method"].setdefault(key, []).append(value)
 
@@ -233,7 +251,10 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
     bar = tqdm(range(start, exp.iterations), desc=job.label, disable=not progress, leave=False,
                mininterval=2.0, initial=start, total=exp.iterations)
     for it in bar:
-        out = method.step(streams.draw(), it)
+        batches = streams.draw()
+        if inputs is not None:
+            batches = {k: Batch(inputs.train(b.x, b.tasks), b.y, b.tasks) for k, b in batches.items()}
+        out = method.step(batches, it)
         if not np.isfinite(out["loss"]) or not np.isfinite(out.get("penalty", 0.0)):
             kept = f"; the last good checkpoint is kept at {ckpt}" if ckpt.exists() else ""
             raise NonFiniteLossError(f"{job.label}: non-finite loss {out} at iteration {it + 1}{kept}")
@@ -249,6 +270,8 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
 
     # the last evaluation (always at the last iteration): no checkpoint is selected on the test set
     metrics = {key: values[-1] for key, values in curves["metrics"].items()}
+    metrics_variants = {v: {key: values[-1] for key, values in m.items()}
+                        for v, m in curves.get("variants", {}).items()}
     record = {
         "experiment": exp.name, "method": job.method, "method_name": exp.arms[job.method].method, "seed": job.seed,
         "profile": exp.profile, "config_hash": job_hash, "config": cfg, "hparams_resolved": method.hparams,
@@ -256,8 +279,10 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
                   "checksum_verified": suite_meta["checksum_verified"], "notes": suite_meta["notes"],
                   "tasks": suite_meta["tasks"]},
         "roles": dict(zip(names, roles)), "eval_tasks": eval_names,
+        **({"input_whitening": inputs.stats()} if inputs is not None else {}),
         "labels_visible": {n: int(m.sum()) for n, m in zip(names, masks)},
-        "metrics": metrics, "curves": curves, "method_info": method.describe(),
+        "metrics": metrics, "metrics_variants": metrics_variants, "curves": curves,
+        "method_info": method.describe(),
         "versions": versions(), "device": str(dev) if dev.type != "cuda" else torch.cuda.get_device_name(dev),
         "wall_time_s": round(elapsed + time.perf_counter() - t0, 3), "resumed_from": resumed_from,
         "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from sharebench.methods.banks import BankedBatchNorm
 from sharebench.methods.networks import BankedNet, backbone_layers, final_map_size
-from sharebench.methods.norms import BankedNorm, norm_mode
+from sharebench.methods.norms import EVAL_MOMENTS, BankedNorm, norm_mode
 from sharebench.methods.optim import OPTIM_HPARAMS, check_optim_hparams, make_optimizer
 from sharebench.methods.registry import Method, register
 
@@ -40,7 +40,9 @@ def multitask_loss(logits: Tensor, y: Tensor) -> Tensor:
 class BankedMethod(Method):
     """A BankedNet with a fixed assignment, trained by Adam; subclasses choose the assignment."""
 
-    HPARAMS: ClassVar[dict[str, Any]] = {**OPTIM_HPARAMS, "norm": "bn", "init": "torch"}
+    # eval_moments: evaluate with these normalisation moments, each an evaluation variant (norms.py: universal,
+    # domain, batch); empty = the norm mode's own
+    HPARAMS: ClassVar[dict[str, Any]] = {**OPTIM_HPARAMS, "norm": "bn", "init": "torch", "eval_moments": []}
     SHARED_HEAD: ClassVar[bool] = False  # one classifier for every task (full sharing)
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -48,6 +50,7 @@ class BankedMethod(Method):
         check_optim_hparams(self.hparams, f"method {self.name!r}")
         self.layers = backbone_layers(self.backbone, self.tasks.image_shape, **self.backbone_options)
         self.check_norm_fits()
+        self.check_eval_moments()
         assignment = self.only_shareable(self.initial_assignment(len(self.layers)))
         slots = [int(assignment[:, layer].max()) + 1 for layer in range(len(self.layers))]
         self.net = BankedNet(self.layers, self.tasks.num_classes, self.slots_per_layer(slots),
@@ -90,6 +93,28 @@ class BankedMethod(Method):
                                  f"to be at least 4x4, this backbone ends at {size}x{size}; fewer strides "
                                  "(backbone_options.stage_strides) or larger images")
 
+    def eval_variants(self) -> list[str]:
+        return list(self.hparams["eval_moments"]) or [""]
+
+    def set_eval_variant(self, variant: str) -> None:
+        if not variant:
+            return
+        for m in self.net.modules():
+            if isinstance(m, BankedNorm):
+                m.eval_moments = variant
+
+    def needs_pure_test_batches(self) -> bool:
+        return any(m.eval_moments == "batch" for m in self.net.modules() if isinstance(m, BankedNorm))
+
+    def check_eval_moments(self) -> None:
+        moments, mode = self.hparams["eval_moments"], norm_mode(self.hparams["norm"])
+        keeps = {"slot": ["universal"], "task": ["domain"], "both": ["universal", "domain"]}.get(mode.moments, [])
+        allowed = [*keeps, "batch"] if mode.kind == "bn" else []
+        if not isinstance(moments, list) or len(set(moments)) != len(moments) or any(
+                m not in EVAL_MOMENTS or m not in allowed for m in moments):
+            raise ValueError(f"method {self.name!r}: eval_moments must list distinct choices among {allowed} for norm "
+                             f"{self.hparams['norm']!r}, got {moments!r}")
+
     def norm_parameters(self) -> list[torch.nn.Parameter]:
         return [p for m in self.net.modules() if isinstance(m, (BankedBatchNorm, BankedNorm)) for p in m.parameters()]
 
@@ -128,7 +153,8 @@ class BankedMethod(Method):
     def predict(self, x: Tensor, task: int) -> Tensor:
         self.net.eval()
         t = self.all_tasks[task:task + 1]
-        pieces = x.split(self.cpu_predict_chunk) if not x.is_cuda else [x]
+        whole = x.is_cuda or self.needs_pure_test_batches()  # BN+: the batch given is the batch normalised
+        pieces = [x] if whole else x.split(self.cpu_predict_chunk)
         logits = [self.net(piece.unsqueeze(0), self.assignment, t)[0] for piece in pieces]
         return torch.cat(logits)[:, : self.tasks.num_classes[task]]
 

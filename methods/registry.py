@@ -90,6 +90,20 @@ class Method:
     def describe(self) -> dict[str, Any]:
         return {}
 
+    # -- evaluation variants: one trained model scored several ways (Bilen Table 4: which BN moments at test)
+    def eval_variants(self) -> list[str]:
+        """Names of the ways this model is evaluated; the first is the arm's own result, every other one
+        becomes the arm `<arm>@<variant>` in the analysis. Default: one unnamed way."""
+        return [""]
+
+    def set_eval_variant(self, variant: str) -> None:
+        """Switch to one of `eval_variants()` before an evaluation."""
+
+    def needs_pure_test_batches(self) -> bool:
+        """True when predictions depend on the other images of the batch (BN+ uses the test batch's statistics):
+        the runner then feeds each task's test set in fixed pure batches of the training batch size."""
+        return False
+
 
 def resolve_hparams(cls: type[Method], given: dict[str, Any]) -> dict[str, Any]:
     """Defaults overridden by `given`; unknown names and wrongly typed values are errors."""
