@@ -8,7 +8,8 @@
   *better* than one of method_b by the metric's direction, ties counting half)
 Tests are exact (scipy `mannwhitneyu(method="exact")`), one- or two-sided as each comparison is
 declared in params.yaml; `better` / `worse` become `greater` / `less` by the metric's direction; a
-paper's claims are added as comparisons. Holm's correction is applied within each family = (experiment, metric).
+paper's claims are added as comparisons. Holm's correction is applied within each family = (experiment, metric,
+the comparison's `family` label); equality claims (a `margin`) stay unadjusted (see `mann_whitney_tests`).
 `p_min` is the smallest p-value the exact test can give with these n; `underpowered` flags tests
 that could never reach p < 0.05, however different the methods.
 """
@@ -102,7 +103,14 @@ def scipy_alternative(metric: str, alternative: str) -> str:
     return "greater" if (alternative == "better") == higher else "less"
 
 
+TEST_COLUMNS = ["experiment", "metric", "method_a", "method_b", "alternative", "U", "p", "p_holm", "n_a", "n_b",
+                "p_min", "underpowered", "effect", "family", "margin", "delta", "consistent"]
+
+
 def mann_whitney_tests(exp: Experiment, runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per comparison. Holm's correction runs within (metric, family); an equality claim (with a margin)
+    is not a discovery: its p is left unadjusted, and it is `consistent` when the two-sided test does not reject
+    at ALPHA and |mean a - mean b| (`delta`, in the metric's raw units) is within the margin."""
     rows = []
     for c in exp.comparisons:
         sel = runs[(runs.experiment == exp.name) & (runs.metric == c.metric)]
@@ -111,19 +119,24 @@ def mann_whitney_tests(exp: Experiment, runs: pd.DataFrame) -> pd.DataFrame:
         alternative = scipy_alternative(c.metric, c.alternative)
         row = {"experiment": exp.name, "metric": c.metric, "method_a": c.method_a, "method_b": c.method_b,
                "alternative": alternative, "n_a": len(a), "n_b": len(b),
-               "p_min": min_exact_p(len(a), len(b), alternative)}
+               "p_min": min_exact_p(len(a), len(b), alternative), "family": c.family,
+               "margin": float("nan") if c.margin is None else c.margin}
         if len(a) and len(b):
             res = mannwhitneyu(a, b, alternative=alternative, method="exact")
             share_above = float(res.statistic) / (len(a) * len(b))  # P(a > b), ties half
             effect = share_above if get_metric(c.metric).higher_is_better else 1.0 - share_above
-            row.update(U=float(res.statistic), p=float(res.pvalue), effect=effect)
+            row.update(U=float(res.statistic), p=float(res.pvalue), effect=effect, delta=float(a.mean() - b.mean()))
         else:
-            row.update(U=float("nan"), p=float("nan"), effect=float("nan"))
+            row.update(U=float("nan"), p=float("nan"), effect=float("nan"), delta=float("nan"))
         row["underpowered"] = row["p_min"] >= ALPHA
+        if c.margin is not None:
+            row["p_holm"] = row["p"]
+            row["consistent"] = bool(row["p"] >= ALPHA and abs(row["delta"]) <= c.margin) \
+                if not math.isnan(row["p"]) else None
         rows.append(row)
-    df = pd.DataFrame(rows, columns=["experiment", "metric", "method_a", "method_b", "alternative", "U", "p",
-                                     "p_holm", "n_a", "n_b", "p_min", "underpowered", "effect"])
-    for _metric, idx in df.groupby("metric").groups.items():
+    df = pd.DataFrame(rows, columns=TEST_COLUMNS)
+    discoveries = df[df.margin.isna()] if len(df) else df
+    for _key, idx in discoveries.groupby(["metric", "family"]).groups.items():
         valid = [i for i in idx if not math.isnan(df.at[i, "p"])]
         for i, adj in zip(valid, holm([df.at[i, "p"] for i in valid])):
             df.at[i, "p_holm"] = adj

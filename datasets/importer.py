@@ -5,7 +5,10 @@ What can be imported, and how it is checked:
   gzip whose *decompressed* md5 is the official content md5 -> kept as an imported copy;
 - the standard array layout (.npz with x_train/y_train/x_test/y_test);
 - Omniglot in the official folder layout (a folder or a zip of it); its fingerprint (md5 over the
-  sorted "<path> <md5 of png>" lines) is compared with the official one where known.
+  sorted "<path> <md5 of png>" lines) is compared with the official one where known;
+- CIFAR-10 as lossless WebP mosaics (one 100 x 100 grid of 32 x 32 tiles per official batch, with labels.npz;
+  the dataset mirror's layout): the decoded pixels and labels are checked against the md5s of the official
+  batches' arrays.
 Anything else needs `unverified=True`. Every import writes provenance.json, and runs on imported
 data are marked `checksum_verified: false` in their records and in the report.
 """
@@ -101,6 +104,53 @@ def import_omniglot(path: Path, unverified: bool = False) -> list[str]:
             shutil.rmtree(work, ignore_errors=True)
 
 
+# md5 of the decoded uint8 arrays (x.tobytes(), [10000, 32, 32, 3] per official batch) and of the uint8 labels
+# (../shared/datasets/cifar10/NOTE.md); they equal the arrays of the official pickled batches
+CIFAR10_BATCH_MD5 = {
+    "data_batch_1": "4e54456ff66eb84aa6dad699a3ccdde5", "data_batch_2": "48c284263cfe015b0a5fdaf4d1b48082",
+    "data_batch_3": "e56488c2b23b0954326d27e32d6995cc", "data_batch_4": "b6c4ab5e98dfc7c2a7bea58ad2be17ff",
+    "data_batch_5": "10cfacc324af1dfb4114bf11187cade7", "test_batch": "6d2714505047e13831cd876923568712"}
+CIFAR10_LABELS_MD5 = {"train": "69c5f3349be54915edfca558b72ad888", "test": "251f18ce75337ae9ca5d0dbd7ea62cf4"}
+
+
+def decode_mosaic(path: Path) -> np.ndarray:
+    """One 3200 x 3200 WebP mosaic -> [10000, 32, 32, 3] uint8; image i is the tile at row i // 100, column i % 100."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        a = np.asarray(im.convert("RGB"))
+    if a.shape != (3200, 3200, 3):
+        raise DataError(f"{path}: expected a 3200x3200 mosaic of 32x32 tiles, got {a.shape}")
+    return a.reshape(100, 32, 100, 32, 3).transpose(0, 2, 1, 3, 4).reshape(10000, 32, 32, 3)
+
+
+def import_cifar10_mosaics(folder: Path, unverified: bool = False) -> list[str]:
+    """CIFAR-10 from WebP mosaics + labels.npz, verified against the official batches' array md5s."""
+    source = get_source("cifar10")
+    with np.load(folder / "labels.npz", allow_pickle=False) as z:
+        labels = {"train": z["train"], "test": z["test"]}
+    parts = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+    done = []
+    for split, batches in parts.items():
+        xs = []
+        for batch in batches:
+            x = decode_mosaic(folder / f"{batch}.webp")
+            digest = hashlib.md5(x.tobytes()).hexdigest()
+            if digest != CIFAR10_BATCH_MD5[batch] and not unverified:
+                raise ChecksumError(f"{folder / batch}.webp (decoded pixels)", CIFAR10_BATCH_MD5[batch], digest)
+            xs.append(x)
+        y = labels[split]
+        y_digest = hashlib.md5(y.astype(np.uint8).tobytes()).hexdigest()
+        if y_digest != CIFAR10_LABELS_MD5[split] and not unverified:
+            raise ChecksumError(f"{folder / 'labels.npz'} ({split} labels)", CIFAR10_LABELS_MD5[split], y_digest)
+        _save_npz(imported_dir(source) / f"{split}.npz", {"x": np.concatenate(xs), "y": y.astype(np.int64)})
+        _record(source, folder, {f"{split}.npz": {
+            "verification": "decoded pixels and labels match the official batches' array md5s (container re-made)"
+            if not unverified else "none: imported unverified at the user's request"}})
+        done.append(f"{split}: {sum(len(x) for x in xs)} images from WebP mosaics")
+    return done
+
+
 def import_files(source: Source, folder: Path, unverified: bool = False) -> list[str]:
     """Import files with official names; verify by official md5 or by decompressed content md5."""
     done = []
@@ -157,6 +207,8 @@ def import_source(name: str, path: str | Path, unverified: bool = False) -> list
         raise DataError(f"{path} does not exist")
     if source.name == "omniglot":
         return import_omniglot(path, unverified)
+    if source.name == "cifar10" and path.is_dir() and (path / "data_batch_1.webp").exists():
+        return import_cifar10_mosaics(path, unverified)
     if path.suffix == ".npz":
         return import_arrays(source, path)
     if path.is_dir():

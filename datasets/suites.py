@@ -134,7 +134,8 @@ def build_embedded(size: int = 16, test_fraction: float = 0.4, split_seed: int =
         xs, ys = fx(x[shard]), fy(y[shard])
         tr, te = train_test_split(np.arange(len(ys)), test_size=test_fraction, stratify=ys,
                                   random_state=split_seed)
-        tasks.append(Task(name, xs[tr], ys[tr], xs[te], ys[te], k, {"source": "sklearn-digits"}))
+        tasks.append(Task(name, xs[tr], ys[tr], xs[te], ys[te], k,
+                          {"source": "sklearn-digits", "label_semantics": "digits" if k == 10 else ""}))
     return Suite("embedded", tasks, notes=["scikit-learn 8x8 digits, 5 disjoint shards, one transform each"],
                  provenance=[{"source": "sklearn-digits", "split": "all", "origin": "package",
                               "checksum_verified": True, "note": "ships with scikit-learn"}])
@@ -284,6 +285,16 @@ SUITE_BUILDERS: dict[str, Callable[..., Suite]] = {
     "cifar100-coarse": build_cifar100_coarse,
     "omniglot-alphabets": build_omniglot_alphabets,
 }
+
+
+def _register_domain_suites() -> None:
+    """Bilen & Vedaldi's multi-domain suites live in domains.py (which builds on the helpers above)."""
+    from sharebench.datasets.domains import DOMAIN_SUITES
+
+    SUITE_BUILDERS.update(DOMAIN_SUITES)
+
+
+_register_domain_suites()
 
 
 def suite_names() -> list[str]:
