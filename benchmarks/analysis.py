@@ -153,17 +153,25 @@ def with_claims(exp: Experiment) -> Experiment:
     paper = paper_for(exp.benchmark)
     if paper is None:
         return exp
-    have = {(c.metric, c.method_a, c.method_b, scipy_alternative(c.metric, c.alternative)) for c in exp.comparisons}
+    have = {(c.metric, c.method_a, c.method_b, scipy_alternative(c.metric, c.alternative), c.family)
+            for c in exp.comparisons}
     extra = []
     for claim in paper.claims:
-        if claim.experiment != exp.name or claim.a not in exp.arms or claim.b not in exp.arms:
+        if claim.experiment != exp.name or not (_has_arm(exp, claim.a) and _has_arm(exp, claim.b)):
             continue
-        for metric in (claim.metric, f"{claim.metric}_task_mean"):
-            key = (metric, claim.a, claim.b, scipy_alternative(metric, "better"))
+        alternative = "two-sided" if claim.margin is not None else "better"
+        for metric in claim.metrics:
+            key = (metric, claim.a, claim.b, scipy_alternative(metric, alternative), claim.family)
             if key not in have:
-                extra.append(Comparison(metric, claim.a, claim.b, "better"))
+                extra.append(Comparison(metric, claim.a, claim.b, alternative, claim.family, claim.margin))
                 have.add(key)
     return dataclasses.replace(exp, comparisons=[*exp.comparisons, *extra])
+
+
+def _has_arm(exp: Experiment, label: str) -> bool:
+    """An arm of the experiment, or `<arm>@<variant>` of an arm evaluated several ways."""
+    arm, _, variant = label.partition("@")
+    return arm in exp.arms and (not variant or variant in (exp.arms[arm].hparams.get("eval_moments") or []))
 
 
 def curves_frame(records: list[dict[str, Any]]) -> pd.DataFrame:

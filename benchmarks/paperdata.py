@@ -55,7 +55,10 @@ class Table:
 
 @dataclass(frozen=True)
 class Claim:
-    """A comparison the paper states: `a` better than `b` at `level` (significant=True), or not significantly."""
+    """A comparison the paper states: `a` better than `b` at `level` (significant=True), or not significantly;
+    or, with a `margin`, that a and b are about equal (two-sided test not rejected and |mean a - mean b| within the
+    margin, in the metric's raw units). Holm's correction runs within `family`; a metric ending in `_task_mean`
+    or naming a task is tested as given, otherwise pooled and task mean both."""
 
     experiment: str
     a: str
@@ -64,6 +67,14 @@ class Claim:
     significant: bool = True
     metric: str = "error"
     level: float = 0.05
+    margin: float | None = None
+    family: str = ""
+
+    @property
+    def metrics(self) -> list[str]:
+        if self.metric.endswith("_task_mean") or "/" in self.metric:
+            return [self.metric]
+        return [self.metric, f"{self.metric}_task_mean"]
 
 
 @dataclass
@@ -109,9 +120,15 @@ def cell_verdict(ref: Ref | None, mean: float, std: float, n: int, metric: str, 
     return "better than the paper" if m.better(ours, ref.mean) else "worse than the paper"
 
 
-def claim_verdict(claim: Claim, p: float, p_min: float, comparable: bool) -> str:
+def claim_verdict(claim: Claim, p: float, p_min: float, comparable: bool, delta: float = math.nan) -> str:
     significant = p < claim.level
-    if claim.significant:
+    if claim.margin is not None:
+        m = get_metric(claim.metric)
+        within = abs(delta) <= claim.margin
+        verdict = "consistent (no significant difference, within the margin)" if not significant and within else \
+            f"**not consistent** ({'significant difference' if significant else 'difference beyond the margin'}: " \
+            f"{m.scale * delta:+.2f} {m.unit}, margin ±{m.scale * claim.margin:g})"
+    elif claim.significant:
         if significant:
             verdict = "reproduced"
         elif p_min >= claim.level:

@@ -102,19 +102,27 @@ def render_table(paper: Paper, table: Table, active: dict[str, Any], summary: pd
 
 
 def claim_row(paper: Paper, claim: paperdata.Claim, tests: pd.DataFrame, active: dict[str, Any]) -> list[str]:
-    test = f"`{claim.a}` better than `{claim.b}` ({claim.metric})"
+    equality = claim.margin is not None
+    metric_info = get_metric(claim.metric)
+    test = (f"`{claim.a}` ≈ `{claim.b}` (two-sided, margin ±{metric_info.scale * claim.margin:g} {metric_info.unit})"
+            if equality else f"`{claim.a}` better than `{claim.b}`") + f" ({claim.metric})"
     if claim.experiment not in active:
         return [claim.text, test, "", "", "not run in this profile"]
-    alternative = scipy_alternative(claim.metric, "better")
+    alternative = "two-sided" if equality else scipy_alternative(claim.metric, "better")
     sel = tests[(tests.experiment == claim.experiment) & (tests.metric == claim.metric)
                 & (tests.method_a == claim.a) & (tests.method_b == claim.b) & (tests.alternative == alternative)]
+    if "family" in tests:
+        sel = sel[sel.family.fillna("") == claim.family]
     if sel.empty or math.isnan(float(sel.iloc[0]["p"])):
         return [claim.text, test, "", "", "not run"]
     r = sel.iloc[0]
     comparable = paper.comparable(active[claim.experiment])
-    verdict = paperdata.claim_verdict(claim, float(r["p"]), float(r["p_min"]), comparable)
+    verdict = paperdata.claim_verdict(claim, float(r["p"]), float(r["p_min"]), comparable,
+                                      float(r.get("delta", math.nan)))
     n = f"{int(r['n_a'])} vs {int(r['n_b'])}"
-    return [claim.text, test, n, f"{r['p']:.3g} (Holm {r['p_holm']:.3g})", verdict]
+    adjusted = "unadjusted" if equality else f"Holm {r['p_holm']:.3g}" + (f", family {claim.family}"
+                                                                           if claim.family else "")
+    return [claim.text, test, n, f"{r['p']:.3g} ({adjusted})", verdict]
 
 
 def render_paper(paper: Paper, exps: list[Any], frames: dict[str, pd.DataFrame], out: Path) -> str:
@@ -131,7 +139,9 @@ def render_paper(paper: Paper, exps: list[Any], frames: dict[str, pd.DataFrame],
         rows = [claim_row(paper, c, frames["tests"], active) for c in paper.claims]
         lines += ["### The paper's claims", "",
                   "Exact one-sided Mann-Whitney U on the final test metric (alternative: the first arm is better), "
-                  "verdict at the paper's level on the raw p-value (Holm within the experiment and metric beside it).",
+                  "verdict at the paper's level on the raw p-value (Holm within the experiment, metric and family "
+                  "beside it). Claims of equality (≈) are two-sided tests, not corrected: *consistent* when the test "
+                  "does not reject and the difference of the means is within the stated margin.",
                   "", tabulate(rows, headers=["claim", "test", "n", "p", "verdict"], tablefmt="github"), ""]
     if paper.figures is not None and active:
         lines += paper.figures(active, frames, out)

@@ -97,8 +97,8 @@ def build_domains(name: str, domains: list[str], size: int, train_cap: int | Non
         xtr, ytr = _cap(xtr, ytr, train_cap, split_seed)
         xte, yte = _cap(xte, yte, test_cap, split_seed)
         meta = {"source": domain, "label_semantics": "digits" if domain in DIGIT_DOMAINS else ""}
-        tasks.append(Task(domain, _as_domain(xtr, size, channels), ytr.astype(np.int64), _as_domain(xte, size, channels),
-                          yte.astype(np.int64), k, meta))
+        tasks.append(Task(domain, _as_domain(xtr, size, channels), ytr.astype(np.int64),
+                          _as_domain(xte, size, channels), yte.astype(np.int64), k, meta))
     notes.append(f"every domain resized to {size}x{size} (bilinear)" + (", grey images replicated to RGB"
                                                                         if channels == 3 else ""))
     if train_cap or test_cap:

@@ -48,6 +48,9 @@ class BankedMethod(Method):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         check_optim_hparams(self.hparams, f"method {self.name!r}")
+        if self.backbone_options.get("width_multiplier") == "inv-sqrt-tasks":
+            # equal total parameters: T independent networks of 1/sqrt(T) width ~ one shared network (Bilen T5)
+            self.backbone_options["width_multiplier"] = 1.0 / self.tasks.num_tasks ** 0.5
         self.layers = backbone_layers(self.backbone, self.tasks.image_shape, **self.backbone_options)
         self.check_norm_fits()
         self.check_eval_moments()
@@ -174,6 +177,7 @@ class BankedMethod(Method):
         distinct = [len(torch.unique(a[:, layer])) for layer in range(a.shape[1])]
         per_layer = [spec.num_params() for spec in self.layers]
         return {"layers": self.net.layer_names, "assignment": a.tolist(), "distinct_slots_per_layer": distinct,
+                "backbone_options": self.backbone_options,
                 "group_sizes": group_sizes(a).tolist(),
                 "hidden_params_in_use": int(sum(d * n for d, n in zip(distinct, per_layer)))}
 
