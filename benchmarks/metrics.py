@@ -89,7 +89,7 @@ def check_method_outputs(metrics: list[str], method_cls: type, where: str) -> No
                              f"does not produce")
 
 
-def test_batches(n: int, chunk: int, pure_batch: int | None) -> list[slice | Tensor]:
+def eval_batches(n: int, chunk: int, pure_batch: int | None) -> list[slice | Tensor]:
     """How a test set of n images is fed: slices of `chunk` (order irrelevant), or, when predictions depend on the
     batch (BN+), a fixed permutation (RandomState(0), the same for every method and seed) split into
     ceil(n / pure_batch) near-equal batches, so that there is no tiny last batch (specs/bilen.md 2.3)."""
@@ -103,7 +103,7 @@ def test_batches(n: int, chunk: int, pure_batch: int | None) -> list[slice | Ten
 def evaluate(method: Any, data: dict[str, list[Tensor]], names: list[str], metrics: list[str],
              tasks: list[int] | None = None, chunk: int = 2048, pure_batch: int | None = None) -> dict[str, float]:
     """Every metric on the test split of `tasks` (default all): pooled over samples, task mean, per task.
-    `pure_batch`: feed each task's images in fixed batches of about that size (`test_batches`)."""
+    `pure_batch`: feed each task's images in fixed batches of about that size (`eval_batches`)."""
     tasks = list(range(len(names))) if tasks is None else tasks
     out: dict[str, float] = {}
     # a complement (error) after its base (accuracy), whatever the declared order: one pass over the test set
@@ -118,7 +118,7 @@ def evaluate(method: Any, data: dict[str, list[Tensor]], names: list[str], metri
         for t in tasks:
             x, y = data["x_test"][t], data["y_test"][t]
             total = sum(float(metric.per_sample(method, x[b], y[b], t).sum())
-                        for b in test_batches(len(y), chunk, pure_batch))
+                        for b in eval_batches(len(y), chunk, pure_batch))
             sums.append(total)
             counts.append(len(y))
             out[f"{name}/{names[t]}"] = total / len(y)
