@@ -195,8 +195,8 @@ def figures(active: dict, frames: dict[str, pd.DataFrame], out: Path) -> list[st
               "pair classes).",
               "- Offline suites replace the paper's domains: Fashion-MNIST for SVHN in Table 2, six available "
               "domains for the ten; the quick profile uses transforms of one digit set; the small profile uses 32 px, "
-              "1/4 widths, one unit per stage, 1,000 steps of 16 images per domain (about 1.6 epochs of a 10,000-image domain), capped data sets. Their "
-              "verdicts are indicative, not reproductions.",
+              "1/4 widths, one unit per stage, 1,000 steps of 16 images per domain (1.6 epochs of a 10,000-image "
+              "domain), capped data sets. Their verdicts are indicative, not reproductions.",
               "- The paper reports single runs; per-cell verdicts against its numbers cannot be made (no spread).",
               ""]
     return lines
