@@ -13,7 +13,7 @@ from sharebench.benchmarks.config import ConfigError, Experiment, experiments, l
 from sharebench.benchmarks.inputs import InputPipeline, channel_stats, check_input_config
 from sharebench.benchmarks.metrics import eval_batches
 from sharebench.benchmarks.papers import bilen
-from tests.conftest import REPO
+from tests.conftest import MIRROR, REPO, needs_mirror
 
 INPUT = {"normalize": "per-domain", "augment": {"pad_fraction": 0.25, "flip": True, "no_flip": ["digits"]}}
 
@@ -126,3 +126,32 @@ def test_paper_module_is_self_consistent():
             assert label.split("@")[0] in arms[claim.experiment], (claim.text, label)
     cells = pd.DataFrame([(t.title, r, c) for t in bilen.TABLES for (r, c) in t.paper])
     assert len(cells) == 3 * 4 + 6 * 11 + 5
+
+
+def test_embedded_trio_is_three_digit_domains():
+    from sharebench.datasets.suites import build_suite
+
+    suite = build_suite("embedded-trio")
+    assert [t.name for t in suite.tasks] == ["plain", "inverted", "rotated"]
+    assert {t.meta["label_semantics"] for t in suite.tasks} == {"digits"} and suite.image_shape == (16, 16, 1)
+
+
+@needs_mirror("cifar10/data_batch_1.webp", "fashion-mnist/t10k-images-idx3-ubyte.gz", "omniglot/images_background.zip",
+              "mnist/train-images-idx3-ubyte.gz", "usps/usps.t.bz2", "kmnist/t10k-images-idx3-ubyte.gz")
+def test_mini_decathlon_32_from_the_mirror(monkeypatch):
+    """Six domains at 32 px RGB with caps; CIFAR-10 decoded from the mirror's mosaics and marked unverified; KMNIST
+    and USPS carved 80/20 from their test splits, with notes."""
+    from sharebench.datasets.importer import import_source
+    from sharebench.datasets.suites import build_suite
+
+    monkeypatch.setenv("SHAREBENCH_MIRROR", str(MIRROR))
+    for name in ("cifar10", "fashion-mnist", "omniglot"):
+        import_source(name, MIRROR / name)
+    suite = build_suite("mini-decathlon-32", train_cap=2000, test_cap=100, omniglot_characters=20)
+    assert [t.name for t in suite.tasks] == ["cifar10", "mnist", "fashion-mnist", "omniglot", "usps", "kmnist"]
+    assert suite.image_shape == (32, 32, 3) and not suite.checksum_verified
+    sizes = {t.name: (len(t.y_train), len(t.y_test), t.num_classes) for t in suite.tasks}
+    assert sizes["cifar10"] == (2000, 100, 10) and sizes["omniglot"] == (320, 80, 20)
+    assert sizes["usps"] == (1605, 100, 10)
+    assert any("kmnist: no official training split" in n for n in suite.notes)
+    assert [t.meta["label_semantics"] for t in suite.tasks] == ["", "digits", "", "", "digits", ""]
