@@ -44,13 +44,19 @@ def _rows(n_tasks=3, B=5, C=4, seed=0):
     return torch.randn(n_tasks, B, C, 6, 6, generator=g) * 2 + 1
 
 
-@pytest.mark.parametrize("mode", ["task-bn", "bn-shared-affine"])
-def test_batch_norm_trains_with_each_domains_own_statistics(mode):
-    x = _rows()
-    norm = BankedNorm(mode, num_slots=1, num_tasks=3, channels=4)
+def _random_affine_norm(mode: str, num_slots: int) -> BankedNorm:
+    """A norm over 3 tasks and 4 channels with scales and shifts away from the identity."""
+    norm = BankedNorm(mode, num_slots=num_slots, num_tasks=3, channels=4)
     with torch.no_grad():
         norm.weight.uniform_(0.5, 1.5)
         norm.bias.uniform_(-1, 1)
+    return norm
+
+
+@pytest.mark.parametrize("mode", ["task-bn", "bn-shared-affine"])
+def test_batch_norm_trains_with_each_domains_own_statistics(mode):
+    x = _rows()
+    norm = _random_affine_norm(mode, num_slots=1)
     slots, tasks = torch.zeros(3, dtype=torch.long), torch.arange(3)
     out = norm(x, slots, tasks)
     for t in range(3):
@@ -88,10 +94,7 @@ def test_universal_moments_follow_the_mean_rule_and_bn_plus_leaves_them_alone():
 @pytest.mark.parametrize("mode", ["in", "task-in"])
 def test_instance_norm_equals_a_loop_of_instance_norm_with_the_right_scale(mode):
     x = _rows()
-    norm = BankedNorm(mode, num_slots=2, num_tasks=3, channels=4)
-    with torch.no_grad():
-        norm.weight.uniform_(0.5, 1.5)
-        norm.bias.uniform_(-1, 1)
+    norm = _random_affine_norm(mode, num_slots=2)
     slots, tasks = torch.tensor([0, 1, 1]), torch.arange(3)
     out = norm(x, slots, tasks)
     for t in range(3):
