@@ -11,9 +11,14 @@ each domain's channel statistics from its training split (benchmarks/inputs.py).
 - `mini-decathlon-32` (small, Tables 3-4): CIFAR-10, MNIST, Fashion-MNIST, Omniglot-100, USPS, KMNIST, 32 px RGB.
 - `mini-decathlon` (paper settings on the domains available offline): the same at 64 px, no caps, Omniglot-1623.
 - `cifar-mnist-svhn` (paper, Table 2): CIFAR-10, MNIST, SVHN at 64 px.
-Caps (`train_cap`, `test_cap`) draw stratified subsets with a fixed seed. Where a source has no official training
-split offline (KMNIST's train images, USPS' train file are not in the mirror), 80 % of its official test split
-(stratified) trains and the rest tests, and the suite's notes say so.
+- `decathlon-10` (paper, Tables 3-4): the paper's ten domains at 64 px. GTSRB, Caltech-256 and the TU Berlin
+  sketches download; AwA, Daimler and Plankton cannot (licence, login, withdrawn) and come in by `sharebench
+  import`; a missing domain stops the build with one message that names every missing file and its import path.
+Domains without an official split (Caltech-256, Sketches, AwA, Plankton) are split 80/20, stratified by class with
+a fixed seed (the paper's "80% to 20% ratio"). Caps (`train_cap`, `test_cap`) draw stratified subsets with a
+fixed seed. Where a source has no official training split offline (KMNIST's train images, USPS' train file are not
+in the mirror), 80 % of its official test split (stratified) trains and the rest tests, and the suite's notes say
+so.
 """
 
 from __future__ import annotations
@@ -21,10 +26,13 @@ from __future__ import annotations
 import numpy as np
 
 from sharebench.datasets.errors import MissingDataError
+from sharebench.datasets.importer import imported_dir
 from sharebench.datasets.load import Provenance, load_split
+from sharebench.datasets.sources import get_source
 from sharebench.datasets.suites import Suite, Task, build_embedded, resize, stratified_subset
 
 DIGIT_DOMAINS = {"mnist", "usps", "svhn"}
+COLOUR_DOMAINS = {"cifar10", "svhn", "gtsrb", "caltech256", "awa", "daimler", "plankton", "sketches"}
 
 
 def _as_domain(x: np.ndarray, size: int, channels: int) -> np.ndarray:
@@ -39,7 +47,15 @@ def _cap(x: np.ndarray, y: np.ndarray, cap: int | None, seed: int) -> tuple[np.n
 
 def _official_or_carved(source: str, offline: bool | None, seed: int, notes: list[str],
                         provenance: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Official train and test; without an official train split offline, 80/20 of the test split (stratified)."""
+    """Official train and test; without an official train split offline, 80/20 of the test split (stratified);
+    for a source published as one set (`all`), 80/20 of it (stratified)."""
+    if "all" in get_source(source).files or (imported_dir(get_source(source)) / "all.npz").exists():
+        everything, prov = load_split(source, "all", offline)
+        provenance.append(prov.to_dict())
+        train, test = stratified_subset(everything["y"], int(0.8 * len(everything["y"])), seed)
+        notes.append(f"{source}: no official split; 80 % train / 20 % test, stratified by class (seed {seed})")
+        x, y = everything["x"], everything["y"]
+        return x[train], y[train], x[test], y[test]
     test, p_test = load_split(source, "test", offline)
     provenance.append(p_test.to_dict())
     try:
@@ -83,22 +99,29 @@ def build_domains(name: str, domains: list[str], size: int, train_cap: int | Non
                   offline: bool | None = None) -> Suite:
     notes: list[str] = []
     provenance: list[dict] = []
-    channels = 3 if "cifar10" in domains or "svhn" in domains else 1
-    tasks = []
+    channels = 3 if COLOUR_DOMAINS & set(domains) else 1
+    tasks, missing = [], []
     for domain in domains:
-        if domain == "omniglot":
-            xtr, ytr, xte, yte, k = _omniglot(omniglot_characters, split_seed, offline, provenance)
-            if omniglot_characters:
-                notes.append(f"omniglot: {k} of the 1,623 characters (RandomState({split_seed})), 16 train / 4 test "
-                             "drawings each")
-        else:
-            xtr, ytr, xte, yte = _official_or_carved(domain, offline, split_seed, notes, provenance)
-            k = int(max(ytr.max(), yte.max())) + 1
+        try:
+            if domain == "omniglot":
+                xtr, ytr, xte, yte, k = _omniglot(omniglot_characters, split_seed, offline, provenance)
+                if omniglot_characters:
+                    notes.append(f"omniglot: {k} of the 1,623 characters (RandomState({split_seed})), 16 train / 4 "
+                                 "test drawings each")
+            else:
+                xtr, ytr, xte, yte = _official_or_carved(domain, offline, split_seed, notes, provenance)
+                k = int(max(ytr.max(), yte.max())) + 1
+        except MissingDataError as err:  # go on, so that one message names every missing domain
+            missing.append(f"- {domain}: {err}")
+            continue
         xtr, ytr = _cap(xtr, ytr, train_cap, split_seed)
         xte, yte = _cap(xte, yte, test_cap, split_seed)
         meta = {"source": domain, "label_semantics": "digits" if domain in DIGIT_DOMAINS else ""}
         tasks.append(Task(domain, _as_domain(xtr, size, channels), ytr.astype(np.int64),
                           _as_domain(xte, size, channels), yte.astype(np.int64), k, meta))
+    if missing:
+        raise MissingDataError(f"suite {name!r} lacks {len(missing)} of its {len(domains)} domains:\n"
+                               + "\n".join(missing))
     notes.append(f"every domain resized to {size}x{size} (bilinear)" + (", grey images replicated to RGB"
                                                                         if channels == 3 else ""))
     if train_cap or test_cap:
@@ -147,8 +170,17 @@ def build_cifar_mnist_svhn(split_seed: int = 0, offline: bool | None = None) -> 
     return build_domains("cifar-mnist-svhn", ["cifar10", "mnist", "svhn"], 64, None, None, None, split_seed, offline)
 
 
+def build_decathlon_10(split_seed: int = 0, offline: bool | None = None) -> Suite:
+    suite = build_domains("decathlon-10", DECATHLON_10, 64, None, None, None, split_seed, offline)
+    suite.notes.insert(0, "the paper's ten domains; AwA as imported (the 2009 images are no longer distributed: "
+                          "AwA2 is the usual substitute, see the import's provenance)")
+    return suite
+
+
 MINI_DECATHLON = ["cifar10", "mnist", "fashion-mnist", "omniglot", "usps", "kmnist"]
+DECATHLON_10 = ["awa", "caltech256", "cifar10", "daimler", "gtsrb", "mnist", "omniglot", "plankton", "sketches",
+                "svhn"]
 
 DOMAIN_SUITES = {"embedded-trio": build_embedded_trio, "trio-32": build_trio_32,
                  "mini-decathlon-32": build_mini_decathlon_32, "mini-decathlon": build_mini_decathlon,
-                 "cifar-mnist-svhn": build_cifar_mnist_svhn}
+                 "cifar-mnist-svhn": build_cifar_mnist_svhn, "decathlon-10": build_decathlon_10}

@@ -70,10 +70,18 @@ def _download(url: str, dst: Path, timeout: float = 30.0) -> None:
 
 def _verify_into_cache(candidate: Path, spec: SourceFile, cached: Path) -> None:
     actual = md5sum(candidate)
-    if actual != spec.md5:
+    if spec.md5 and actual != spec.md5:
         raise ChecksumError(str(candidate), spec.md5, actual)
     if candidate.resolve() != cached.resolve():
         atomic_copy(candidate, cached)
+
+
+def _found(path: Path, origin: str, spec: SourceFile) -> FetchedFile:
+    """A file in the cache; without a published md5 it is recorded as unverified, with the md5 it has."""
+    if spec.md5:
+        return FetchedFile(path, origin, True)
+    return FetchedFile(path, origin, False, f"{spec.name}: no published md5 to check (md5 of this copy "
+                                            f"{md5sum(path)})")
 
 
 def fetch_file(source: Source, spec: SourceFile, offline: bool | None = None) -> FetchedFile:
@@ -83,9 +91,9 @@ def fetch_file(source: Source, spec: SourceFile, offline: bool | None = None) ->
     root = data_root()
     cached = root / "raw" / source.directory / spec.name
     if cached.exists():
-        actual = md5sum(cached)
+        actual = md5sum(cached) if spec.md5 else ""
         if actual == spec.md5:
-            return FetchedFile(cached, "cache", True)
+            return _found(cached, "cache", spec)
         quarantined = cached.with_name(cached.name + ".corrupt")
         os.replace(cached, quarantined)
         raise ChecksumError(str(cached), spec.md5, actual)
@@ -103,7 +111,7 @@ def fetch_file(source: Source, spec: SourceFile, offline: bool | None = None) ->
             try:
                 _verify_into_cache(candidate, spec, cached)
                 log.info("took %s from mirror %s", spec.name, mirror)
-                return FetchedFile(cached, "mirror", True)
+                return _found(cached, "mirror", spec)
             except ChecksumError as err:  # never used under its official name; keep looking
                 log.warning("%s", err)
                 mismatch = err
@@ -118,11 +126,11 @@ def fetch_file(source: Source, spec: SourceFile, offline: bool | None = None) ->
             except (urllib.error.URLError, OSError, ValueError) as err:
                 log.warning("download of %s failed: %s", url, err)
                 continue
-            actual = md5sum(cached)
+            actual = md5sum(cached) if spec.md5 else ""
             if actual != spec.md5:
                 os.replace(cached, cached.with_name(cached.name + ".corrupt"))
                 raise ChecksumError(url, spec.md5, actual)
-            return FetchedFile(cached, "download", True)
+            return _found(cached, "download", spec)
     if mismatch is not None:
         raise mismatch
     raise MissingDataError(missing_message(source, [spec], offline))
@@ -130,10 +138,14 @@ def fetch_file(source: Source, spec: SourceFile, offline: bool | None = None) ->
 
 def missing_message(source: Source, specs: list[SourceFile], offline: bool) -> str:
     root = data_root()
+    if source.import_only:
+        return (f"missing data for source {source.name!r}: it cannot be downloaded; {source.import_only}. "
+                f"Imported copies go to {root / 'imported' / source.directory}/ and are recorded as not "
+                "checksum-verified.")
     lines = [f"missing data for source {source.name!r}"
              + (" (offline)" if offline else " (download failed)") + ":"]
     for s in specs:
-        lines.append(f"  {s.name}  md5 {s.md5}  from {s.url}")
+        lines.append(f"  {s.name}  md5 {s.md5 or '(none published)'}  from {s.url}")
     lines.append(f"Put the official files in {root / 'raw' / source.directory}/ or in "
                  f"$SHAREBENCH_MIRROR/{source.directory}/, or import a copy with "
                  f"`sharebench import {source.name} PATH` (recorded as not checksum-verified).")
@@ -142,6 +154,9 @@ def missing_message(source: Source, specs: list[SourceFile], offline: bool) -> s
 
 def fetch_split(source: Source, split: str, offline: bool | None = None) -> list[FetchedFile]:
     """All files of one split; collects every missing file into a single error message."""
+    if source.import_only:
+        off = offline if offline is not None else os.environ.get("SHAREBENCH_OFFLINE", "") not in ("", "0")
+        raise MissingDataError(missing_message(source, [], off))
     fetched, missing = [], []
     for spec in source.files[split]:
         try:

@@ -6,6 +6,8 @@ What can be imported, and how it is checked:
 - the standard array layout (.npz with x_train/y_train/x_test/y_test);
 - Omniglot in the official folder layout (a folder or a zip of it); its fingerprint (md5 over the
   sorted "<path> <md5 of png>" lines) is compared with the official one where known;
+- images in one folder per class (AwA, Daimler, Plankton: sources that cannot be downloaded), as a folder or an
+  archive, resized while read; nothing to check them against, so they are recorded as unverified;
 - CIFAR-10 as lossless WebP mosaics (one 100 x 100 grid of 32 x 32 tiles per official batch, with labels.npz;
   the dataset mirror's layout): the decoded pixels and labels are checked against the md5s of the official
   batches' arrays.
@@ -29,7 +31,7 @@ import numpy as np
 from sharebench.datasets.atomic import atomic_write, atomic_write_text
 from sharebench.datasets.errors import ChecksumError, DataError
 from sharebench.datasets.fetch import atomic_copy, data_root, md5sum, safe_extract
-from sharebench.datasets.parsers import parse_npz, read_omniglot_folder
+from sharebench.datasets.parsers import archive_members, parse_npz, read_class_folders, read_omniglot_folder
 from sharebench.datasets.sources import Source, get_source
 
 log = logging.getLogger(__name__)
@@ -151,6 +153,33 @@ def import_cifar10_mosaics(folder: Path, unverified: bool = False) -> list[str]:
     return done
 
 
+def import_class_folders(source: Source, path: Path) -> list[str]:
+    """Images in one folder per class -> `<split>.npz` per split. Splits: the source's `split_folders` (Daimler's
+    sets 1-3 / T1-T2), else `train/` and `test/` folders when both exist, else everything as `all` (suites carve
+    their own stratified split)."""
+    members = archive_members(path)
+    splits = source.options.get("split_folders")
+    if not splits and path.is_dir() and (path / "train").is_dir() and (path / "test").is_dir():
+        splits = {"train": ["train"], "test": ["test"]}
+    groups = {"all": members} if not splits else {  # the split folder is dropped: classes are below it
+        split: [(parts[1:], read) for parts, read in members if parts[0] in folders]
+        for split, folders in splits.items()}
+    done = []
+    names = None
+    for split, group in groups.items():
+        if not group:
+            raise DataError(f"{path}: no images for the {split} split (expected folders {splits[split]})")
+        arrays = read_class_folders(group, source.options.get("store_size"))
+        if names is not None and list(arrays["class_names"]) != names:
+            raise DataError(f"{path}: the splits have different class folders")
+        names = list(arrays["class_names"])
+        _save_npz(imported_dir(source) / f"{split}.npz", arrays)
+        _record(source, path, {f"{split}.npz": {"verification": "none: user-provided images, no official checksum",
+                                                "classes": len(names), "images": int(len(arrays["y"]))}})
+        done.append(f"{split}: {len(arrays['y'])} images in {len(names)} classes")
+    return done
+
+
 def import_files(source: Source, folder: Path, unverified: bool = False) -> list[str]:
     """Import files with official names; verify by official md5 or by decompressed content md5."""
     done = []
@@ -159,9 +188,10 @@ def import_files(source: Source, folder: Path, unverified: bool = False) -> list
         if not candidate.exists():
             continue
         actual = md5sum(candidate)
-        if actual == spec.md5:
+        if actual == spec.md5 or not spec.md5:  # no published md5: cached like a download, used unverified
             atomic_copy(candidate, data_root() / "raw" / source.directory / spec.name)
-            done.append(f"{spec.name} (official md5, verified)")
+            done.append(f"{spec.name} (official md5, verified)" if spec.md5 else
+                        f"{spec.name} (no published md5; md5 of this copy {actual})")
             continue
         content = None
         if spec.content_md5 and spec.name.endswith(".gz"):
@@ -209,6 +239,10 @@ def import_source(name: str, path: str | Path, unverified: bool = False) -> list
         return import_omniglot(path, unverified)
     if source.name == "cifar10" and path.is_dir() and (path / "data_batch_1.webp").exists():
         return import_cifar10_mosaics(path, unverified)
+    official = {f.name for f in source.all_files()}
+    if source.parser == "class_folders" and path.name not in official and not (
+            path.is_dir() and any((path / name).exists() for name in official)):
+        return import_class_folders(source, path)
     if path.suffix == ".npz":
         return import_arrays(source, path)
     if path.is_dir():

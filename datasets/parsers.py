@@ -160,7 +160,99 @@ def parse_npz(data: bytes | Path, part: str) -> Arrays:
     return {"x": np.ascontiguousarray(x), "y": y.astype(np.int64)}
 
 
+# ----------------------------------------------------------------------------- images of any size, by folder
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp")
+Member = tuple[tuple[str, ...], Callable[[], bytes]]  # path parts inside the container, reader of the bytes
+
+
+def archive_members(path: Path) -> list[Member]:
+    """The image files in a folder, a zip or a tar, in sorted path order, read lazily (memory stays bounded)."""
+    import tarfile
+
+    if path.is_dir():
+        files = sorted(f for f in path.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        return [(f.relative_to(path).parts, f.read_bytes) for f in files]
+    if zipfile.is_zipfile(path):
+        zf = zipfile.ZipFile(path)
+        names = sorted(n for n in zf.namelist() if n.lower().endswith(IMAGE_SUFFIXES))
+        return [(tuple(n.split("/")), lambda n=n: zf.read(n)) for n in names]
+    if tarfile.is_tarfile(path):
+        tf = tarfile.open(path)
+        members = sorted((m for m in tf.getmembers() if m.isfile() and m.name.lower().endswith(IMAGE_SUFFIXES)),
+                         key=lambda m: m.name)
+        return [(tuple(m.name.split("/")), lambda m=m: tf.extractfile(m).read()) for m in members]
+    raise DataError(f"{path} is neither a folder, a zip nor a tar archive")
+
+
+def decode_image(data: bytes, store_size: int | None) -> np.ndarray:
+    """Any PIL-readable image -> uint8 RGB [S, S, 3]: resized to S x S (bilinear, antialiased when shrinking,
+    aspect ratio not kept, as Bilen & Vedaldi's "resized to 64x64")."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        im = im.convert("RGB")
+        if store_size:
+            im = im.resize((store_size, store_size), Image.BILINEAR)
+        return np.asarray(im, dtype=np.uint8)
+
+
+def _strip_common_prefix(parts: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    n = 0
+    while all(len(p) > n + 1 for p in parts) and len({p[n] for p in parts}) == 1:
+        n += 1
+    return [p[n:] for p in parts]
+
+
+def read_class_folders(members: list[Member], store_size: int | None) -> Arrays:
+    """One class per top folder (below the folders all images share), classes in sorted name order."""
+    if not members:
+        raise DataError("no images found (expected one folder per class holding .jpg/.png/.ppm/.pgm files)")
+    rel = _strip_common_prefix([parts for parts, _ in members])
+    if any(len(r) < 2 for r in rel):
+        raise DataError("images must sit in one folder per class; found images outside class folders")
+    names = sorted({r[0] for r in rel})
+    index = {n: i for i, n in enumerate(names)}
+    x = np.stack([decode_image(read(), store_size) for _, read in members])
+    return {"x": x, "y": np.asarray([index[r[0]] for r in rel], dtype=np.int64), "class_names": np.asarray(names)}
+
+
+def parse_class_folders(files: list[Path], options: dict) -> Arrays:
+    """An archive of class folders (Caltech-256's tar, TU Berlin's sketches zip); the split is `all`."""
+    return read_class_folders(archive_members(files[0]), options.get("store_size"))
+
+
+def parse_gtsrb(files: list[Path], options: dict) -> Arrays:
+    """GTSRB's official archives: training images in Final_Training/Images/<class 00000-00042>/*.ppm; test images
+    in Final_Test/Images/*.ppm with classes in GT-final_test.csv (`Filename;...;ClassId`). Whole images are
+    resized (the ROI columns are not used: the paper resizes images, it does not crop them)."""
+    size = options.get("store_size")
+    if options["part"] == "train":
+        members = [(parts, read) for parts, read in archive_members(files[0]) if "Final_Training" in parts]
+        x = [decode_image(read(), size) for _, read in members]
+        y = [int(parts[-2]) for parts, _ in members]
+    else:
+        by_name = {f.name: f for f in files}
+        with zipfile.ZipFile(by_name["GTSRB_Final_Test_GT.zip"]) as zf:
+            csv_name = next(n for n in zf.namelist() if n.endswith(".csv"))
+            lines = zf.read(csv_name).decode().splitlines()
+        header = lines[0].split(";")
+        label = {row[header.index("Filename")]: int(row[header.index("ClassId")])
+                 for row in (line.split(";") for line in lines[1:] if line.strip())}
+        members = archive_members(by_name["GTSRB_Final_Test_Images.zip"])
+        unlabelled = [parts[-1] for parts, _ in members if parts[-1] not in label]
+        if unlabelled:
+            raise DataError(f"GTSRB test images without a class in GT-final_test.csv: {unlabelled[:3]}")
+        x = [decode_image(read(), size) for _, read in members]
+        y = [label[parts[-1]] for parts, _ in members]
+    if not x:
+        raise DataError(f"no GTSRB images found in {files[0]}")
+    return {"x": np.stack(x), "y": np.asarray(y, dtype=np.int64)}
+
+
 PARSERS: dict[str, Callable[[list[Path], dict], Arrays]] = {
+    "gtsrb": parse_gtsrb,
+    "class_folders": parse_class_folders,
     "idx": parse_idx,
     "emnist": parse_emnist,
     "libsvm_usps": parse_libsvm_usps,

@@ -3,6 +3,9 @@
 The md5s are those torchvision checks (and, for EMNIST, NIST's published archive). A source file
 may also carry `content_md5`, the md5 of its decompressed content, which lets `sharebench import`
 verify a re-compressed copy (for example Debian's Fashion-MNIST) without trusting its container.
+A file whose publisher gives no md5 has `md5=""`: it is used, but recorded as not checksum-verified,
+with the md5 observed. A source with `import_only` (a licence, a registration, a login) is never
+downloaded: its images come in through `sharebench import`, and the text says where to get them.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class Source:
     homepage: str = ""
     options: dict = field(default_factory=dict)
     folder: str = ""  # cache / mirror sub-folder; defaults to the name (EMNIST splits share one)
+    import_only: str = ""  # where a user obtains the data, for sources that cannot be downloaded
 
     @property
     def directory(self) -> str:
@@ -182,8 +186,85 @@ SVHN = Source(
     homepage="http://ufldl.stanford.edu/housenumbers/",
 )
 
+# ----------------------------------------------------------------------------- Bilen & Vedaldi's decathlon
+# Images of any size are resized to `store_size` px while they are read (the paper uses at most 64), so that a
+# domain of 30,000 photographs stays a few hundred MB.
+
+_GTSRB = "https://sid.erda.dk/public/archives/daaeac0d7ce1152aea9b61d9f1e19370/"
+GTSRB = Source(  # the official benchmark split (39,209 / 12,630), not torchvision's 26,640-image "fixed" archive
+    name="gtsrb",
+    files={
+        # md5s as recorded by public loaders of these archives; the benchmark's authors publish none
+        "train": (SourceFile("GTSRB_Final_Training_Images.zip", _GTSRB + "GTSRB_Final_Training_Images.zip",
+                             "f33fd80ac59bff73c82d25ab499e03a3"),),
+        "test": (SourceFile("GTSRB_Final_Test_Images.zip", _GTSRB + "GTSRB_Final_Test_Images.zip",
+                            "c7e4e6327067d32654124b0fe9e82185"),
+                 SourceFile("GTSRB_Final_Test_GT.zip", _GTSRB + "GTSRB_Final_Test_GT.zip",
+                            "fe31e9c9270bbcd7b84b7f21a9d9d9e5")),
+    },
+    parser="gtsrb",
+    homepage="https://benchmark.ini.rub.de/gtsrb_dataset.html",
+    options={"store_size": 64},
+)
+
+CALTECH256 = Source(  # one archive, no official split: suites carve 80/20; the clutter class is kept (257)
+    name="caltech256",
+    files={"all": (SourceFile("256_ObjectCategories.tar",
+                              "https://data.caltech.edu/records/nyy15-4j048/files/256_ObjectCategories.tar",
+                              "67b4f42ca05d46448c6bb8ecd2220f6d"),)},
+    parser="class_folders",
+    homepage="https://data.caltech.edu/records/nyy15-4j048",
+    options={"store_size": 64},
+)
+
+SKETCHES = Source(  # TU Berlin sketches (Eitz et al. 2012): 250 classes x 80 PNGs of 1111 x 1111 px
+    name="sketches",
+    files={"all": (SourceFile("sketches_png.zip",
+                              "https://cybertron.cg.tu-berlin.de/eitz/projects/classifysketch/sketches_png.zip",
+                              ""),)},
+    parser="class_folders",
+    homepage="https://cybertron.cg.tu-berlin.de/eitz/projects/classifysketch/",
+    options={"store_size": 64},
+)
+
+AWA = Source(
+    name="awa",
+    files={},
+    parser="class_folders",
+    homepage="https://cvml.ist.ac.at/AwA2/",
+    options={"store_size": 64},
+    import_only="the original Animals with Attributes images (2009, 30,475 images, 50 classes) are no longer "
+                "distributed; import a copy you hold (`sharebench import awa <folder of class folders>`), or "
+                "AwA2 (same 50 classes, 37,322 images, https://cvml.ist.ac.at/AwA2/, its JPEGImages folder) as a "
+                "substitute, which the suite's notes then must say",
+)
+
+DAIMLER = Source(
+    name="daimler",
+    files={},
+    parser="class_folders",
+    homepage="https://www.mpi-inf.mpg.de/departments/computer-vision-and-machine-learning/research/"
+             "pedestrian-detection",
+    options={"store_size": 64, "split_folders": {"train": ["1", "2", "3"], "test": ["T1", "T2"]}},
+    import_only="the Daimler Mono Pedestrian Classification Benchmark is distributed after a licence agreement; "
+                "import its base folder (sets 1, 2, 3 train, T1, T2 test; each with ped_examples and "
+                "non-ped_examples): `sharebench import daimler <DC-ped-dataset_base>`",
+)
+
+PLANKTON = Source(
+    name="plankton",
+    files={},
+    parser="class_folders",
+    homepage="https://www.kaggle.com/c/datasciencebowl",
+    options={"store_size": 64},
+    import_only="the plankton images (Kaggle National Data Science Bowl 2015, 30,336 labelled images in 121 "
+                "classes; also NOAA NCEI accession 0127422) need a login; import the labelled training folder "
+                "(one folder per class): `sharebench import plankton <train>`",
+)
+
 SOURCES: dict[str, Source] = {s.name: s for s in (
     MNIST, FASHION_MNIST, KMNIST, USPS, EMNIST_DIGITS, EMNIST_LETTERS, OMNIGLOT, CIFAR10, CIFAR100, SVHN,
+    GTSRB, CALTECH256, SKETCHES, AWA, DAIMLER, PLANKTON,
 )}
 
 

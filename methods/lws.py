@@ -66,9 +66,10 @@ def entropy(probs: Tensor) -> Tensor:
 
 @register("lws")
 class LearnedWeightSharing(BankedMethod):
-    HPARAMS: ClassVar[dict[str, Any]] = {
-        **BankedMethod.HPARAMS,  # Adam 1e-3 (eta_theta); BN belongs to the slot (module), as in the released
-                                 # code; torch.nn default init per slot (the released code calls no init)
+    HPARAMS: ClassVar[dict[str, Any]] = {  # Adam 1e-3 (eta_theta); BN belongs to the slot (module), as in the
+        # released code; torch.nn default init per slot (the released code calls no init); LWS splits its own
+        # passes by samples (samples_per_pass), not by domains
+        **{k: v for k, v in BankedMethod.HPARAMS.items() if k != "domains_per_pass"},
         "num_slots": 0,        # K; 0 = one slot per task
         "nes_lr": 1e-2,        # eta_pi
         "nes_samples": 8,      # lambda_pi

@@ -92,3 +92,58 @@ def write_omniglot_folder(root: Path, alphabets: int = 2, characters: int = 2, d
                 img = (rng.rand(105, 105) > 0.5).astype(np.uint8) * 255
                 Image.fromarray(img).convert("1").save(folder / f"{a * characters + c + 1:04d}_{d + 1:02d}.png")
     return root
+
+
+def _image_bytes(rng: np.random.RandomState, fmt: str, size: tuple[int, int] = (20, 14), grey: bool = False) -> bytes:
+    from PIL import Image
+
+    shape = (size[1], size[0]) if grey else (size[1], size[0], 3)
+    buf = io.BytesIO()
+    Image.fromarray(rng.randint(0, 256, shape).astype(np.uint8)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def write_gtsrb_zips(folder: Path, classes: int = 3, per_class: int = 2, n_test: int = 4) -> dict:
+    """The official GTSRB archives: Final_Training/Images/<class>/*.ppm (+ a CSV per class), Final_Test/Images/*.ppm
+    and GT-final_test.csv (semicolon-separated) in its own zip."""
+    rng = np.random.RandomState(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(folder / "GTSRB_Final_Training_Images.zip", "w") as zf:
+        for c in range(classes):
+            base = f"GTSRB/Final_Training/Images/{c:05d}/"
+            zf.writestr(base + f"GT-{c:05d}.csv", "Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId\n")
+            for i in range(per_class):
+                zf.writestr(base + f"00000_{i:05d}.ppm", _image_bytes(rng, "PPM"))
+    test_labels = [(i * 2) % classes for i in range(n_test)]
+    with zipfile.ZipFile(folder / "GTSRB_Final_Test_Images.zip", "w") as zf:
+        for i in range(n_test):
+            zf.writestr(f"GTSRB/Final_Test/Images/{i:05d}.ppm", _image_bytes(rng, "PPM"))
+    rows = "".join(f"{i:05d}.ppm;20;14;1;1;19;13;{c}\n" for i, c in enumerate(test_labels))
+    with zipfile.ZipFile(folder / "GTSRB_Final_Test_GT.zip", "w") as zf:
+        zf.writestr("GT-final_test.csv", "Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId\n" + rows)
+    return {"train": [c for c in range(classes) for _ in range(per_class)], "test": test_labels}
+
+
+def write_class_folders(root: Path, classes: list[str], per_class: int = 3, fmt: str = "JPEG",
+                        grey: bool = False) -> Path:
+    """<root>/<class>/<i>.<ext>, images of odd sizes (the suite resizes them)."""
+    rng = np.random.RandomState(1)
+    ext = {"JPEG": "jpg", "PNG": "png", "PPM": "pgm" if grey else "ppm"}[fmt]
+    for name in classes:
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            (root / name / f"{i}.{ext}").write_bytes(_image_bytes(rng, fmt, (30 + i, 17), grey))
+    return root
+
+
+def write_class_folders_tar(path: Path, top: str, classes: list[str], per_class: int = 5) -> Path:
+    """Caltech-256's layout: one tar, <top>/<NNN.name>/<NNN_iiii>.jpg."""
+    rng = np.random.RandomState(2)
+    with tarfile.open(path, "w") as tf:
+        for name in classes:
+            for i in range(per_class):
+                data = _image_bytes(rng, "JPEG", (25, 40))
+                info = tarfile.TarInfo(f"{top}/{name}/{name[:3]}_{i:04d}.jpg")
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    return path

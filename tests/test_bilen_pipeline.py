@@ -119,13 +119,15 @@ def test_variants_become_arms_and_families_and_equality_are_adjusted_apart():
 def test_paper_module_is_self_consistent():
     for arm, (values, mean) in bilen.TABLE3.items():
         assert abs(np.mean(values) - mean) < 0.1, arm  # the printed means (partial-last: 25.36 printed 25.3)
-    exps, _ = experiments(load_params(REPO / "params.yaml"), "paper", ["bilen-table2", "bilen-domains"])
+    exps, _ = experiments(load_params(REPO / "params.yaml"), "paper",
+                          ["bilen-table2", "bilen-domains", "bilen-decathlon"])
     arms = {e.name: set(e.arms) for e in exps}
     for claim in bilen.CLAIMS:
         for label in (claim.a, claim.b):
             assert label.split("@")[0] in arms[claim.experiment], (claim.text, label)
     cells = pd.DataFrame([(t.title, r, c) for t in bilen.TABLES for (r, c) in t.paper])
-    assert len(cells) == 3 * 4 + 6 * 11 + 5
+    assert len(cells) == 3 * 4 + 2 * (6 * 11 + 5)  # Tables 3-4 for the offline domains and the paper's ten
+    assert {c.experiment for c in bilen.CLAIMS} == set(arms)
 
 
 def test_embedded_trio_is_three_digit_domains():

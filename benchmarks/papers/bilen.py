@@ -75,36 +75,44 @@ def _table2() -> Table:
                  note="The paper prints no mean for Table 2; its mean here is computed from the three cells.")
 
 
-def _table3() -> Table:
-    cols = [(label, {"experiment": "bilen-domains", "task": task}) for label, task in DOMAINS_T3]
-    cols.append(("mean (paper: 10 domains)", {"experiment": "bilen-domains", **MEAN}))
+DOMAIN_EXPERIMENTS = {  # Tables 3-4 run twice: on the domains available offline, and on the paper's ten (GPU)
+    "bilen-domains": "the suite's domains",
+    "bilen-decathlon": "the paper's ten domains",
+}
+
+
+def _table3(exp: str) -> Table:
+    cols = [(label, {"experiment": exp, "task": task}) for label, task in DOMAINS_T3]
+    cols.append(("mean (paper: 10 domains)", {"experiment": exp, **MEAN}))
     rows = _rows(list(TABLE3))
     paper = {}
     for (row_label, _), (values, mean) in zip(rows, TABLE3.values()):
         for (col, _), v in zip(cols, values):
             paper[(row_label, col)] = Ref(v, n=1)
         paper[(row_label, "mean (paper: 10 domains)")] = Ref(mean, n=1)
-    return Table("Table 3: sharing depth and capacity over many domains", "error", rows, cols, paper,
-                 note="The paper's mean is over its 10 domains; ours over the suite's domains, so the means are not "
-                      "comparable, only the differences between arms are (the claims below). The table labels the "
-                      "partial rows \"block 1-3\" / \"block 2-4\"; the text's numbers put the first-stage-specific "
-                      "network at 26.2 and the last-stage-specific one at 25.3, as here (the other reading swaps the "
-                      "two paper numbers; the trainings are the same).")
+    note = ("The table labels the partial rows \"block 1-3\" / \"block 2-4\"; the text's numbers put the "
+            "first-stage-specific network at 26.2 and the last-stage-specific one at 25.3, as here (the other reading "
+            "swaps the two paper numbers; the trainings are the same).")
+    if exp == "bilen-domains":
+        note = ("The paper's mean is over its 10 domains; ours over the suite's domains, so the means are not "
+                "comparable, only the differences between arms are (the claims below). ") + note
+    return Table(f"Table 3: sharing depth and capacity over many domains ({DOMAIN_EXPERIMENTS[exp]}, `{exp}`)",
+                 "error", rows, cols, paper, note=note)
 
 
-def _table4() -> Table:
+def _table4(exp: str) -> Table:
     rows = _rows(list(TABLE4))
     col = "mean (paper: 10 domains)"
     paper = {(label, col): Ref(v, n=1) for (label, _), v in zip(rows, TABLE4.values()) if v is not None}
-    return Table("Table 4: normalisation strategies (deep sharing)", "error", rows,
-                 [(col, {"experiment": "bilen-domains", **MEAN})], paper,
+    return Table(f"Table 4: normalisation strategies, deep sharing ({DOMAIN_EXPERIMENTS[exp]}, `{exp}`)", "error",
+                 rows, [(col, {"experiment": exp, **MEAN})], paper,
                  note="Row 1 is printed as \"–\" (\"comparable to random chance\": 91.4 % on the paper's domains). "
                       "Rows 1-3 are one training (pure batches make their trainings identical) evaluated with "
                       "universal moments, the test batch's statistics (fixed pure batches of the training batch "
                       "size), and domain moments.")
 
 
-TABLES = [_table2(), _table3(), _table4()]
+TABLES = [_table2(), *[t for exp in DOMAIN_EXPERIMENTS for t in (_table3(exp), _table4(exp))]]
 
 C = "error_task_mean"
 MARGIN = 0.01  # one point of task-mean error
@@ -120,37 +128,47 @@ CLAIMS = [
     _claim("bilen-table2", "deep", "isolated", "T2-b: deep sharing is about as good as no sharing on three domains "
            "(the text's \"better\" is contradicted by Table 2)", margin=MARGIN),
     _claim("bilen-table2", "full", "deep", "T2-c: full sharing is about as good as deep sharing", margin=MARGIN),
-    _claim("bilen-domains", "deep", "isolated", "T3-a: deep sharing reduces the mean error of no sharing (by 1 point "
-           "in the paper)", "table3"),
-    _claim("bilen-domains", "deep", "partial-first", "T3-d: deep sharing is the best configuration: better than "
-           "specialising the first stage", "table3"),
-    _claim("bilen-domains", "partial-last", "deep", "T3-e: specialising the last stage is only marginally worse than "
-           "deep sharing", margin=MARGIN),
-    _claim("bilen-domains", "partial-last", "partial-first", "T3-f: specialising the last stage beats specialising "
-           "the first (\"high-level specialization is preferable\")", "table3"),
-    _claim("bilen-domains", "deep-x2", "deep", "T3-g1: x2 widths reduce the mean error (by 0.6 points)", "table3"),
-    _claim("bilen-domains", "deep-x4", "deep-x2", "T3-g2: x4 widths reduce it further", "table3"),
-    _claim("bilen-domains", "bn-universal@domain", "bn-universal", "T4-a: BN with universal scale and universal "
-           "moments performs very poorly (near chance)", "table4"),
-    _claim("bilen-domains", "bn-universal@domain", "bn-universal@batch", "T4-b1: BN+ (test-batch statistics) is "
-           "still poor: worse than domain moments", "table4"),
-    _claim("bilen-domains", "bn-universal@batch", "bn-universal", "T4-b2: BN+ is better than universal moments",
-           "table4"),
-    _claim("bilen-domains", "deep", "bn-universal@domain", "T4-c: domain-specific scale and moments are the best "
-           "combination", "table4"),
-    _claim("bilen-domains", "in-universal", "in-domain", "T4-d: instance norm works just as well with universal and "
-           "domain-specific scale", margin=MARGIN),
-    _claim("bilen-domains", "deep", "in-universal", "T4-e: instance norm costs about 5 points against BN with "
-           "domain-specific parameters", "table4"),
-    _claim("bilen-domains", "in-universal", "bn-universal", "T4-f: instance norm with universal scale works where "
-           "universal BN does not", "table4"),
-    _claim("bilen-domains", "deep", "isolated-narrow", "T5-c (analogue): one jointly trained network beats "
-           "independent networks with the same total parameters", "table5-analogue"),
 ]
+
+
+def _domain_claims(exp: str) -> list[Claim]:
+    tag = "" if exp == "bilen-domains" else "[ten domains] "
+    return [
+        _claim(exp, "deep", "isolated", tag + "T3-a: deep sharing reduces the mean error of no sharing (by 1 point "
+               "in the paper)", family="table3"),
+        _claim(exp, "deep", "partial-first", tag + "T3-d: deep sharing is the best configuration: better than "
+               "specialising the first stage", family="table3"),
+        _claim(exp, "partial-last", "deep", tag + "T3-e: specialising the last stage is only marginally worse than "
+               "deep sharing", margin=MARGIN),
+        _claim(exp, "partial-last", "partial-first", tag + "T3-f: specialising the last stage beats specialising "
+               "the first (\"high-level specialization is preferable\")", family="table3"),
+        _claim(exp, "deep-x2", "deep", tag + "T3-g1: x2 widths reduce the mean error (by 0.6 points)", family="table3"),
+        _claim(exp, "deep-x4", "deep-x2", tag + "T3-g2: x4 widths reduce it further", family="table3"),
+        _claim(exp, "bn-universal@domain", "bn-universal", tag + "T4-a: BN with universal scale and universal "
+               "moments performs very poorly (near chance)", family="table4"),
+        _claim(exp, "bn-universal@domain", "bn-universal@batch", tag + "T4-b1: BN+ (test-batch statistics) is "
+               "still poor: worse than domain moments", family="table4"),
+        _claim(exp, "bn-universal@batch", "bn-universal", tag + "T4-b2: BN+ is better than universal moments",
+               family="table4"),
+        _claim(exp, "deep", "bn-universal@domain", tag + "T4-c: domain-specific scale and moments are the best "
+               "combination", family="table4"),
+        _claim(exp, "in-universal", "in-domain", tag + "T4-d: instance norm works just as well with universal and "
+               "domain-specific scale", margin=MARGIN),
+        _claim(exp, "deep", "in-universal", tag + "T4-e: instance norm costs about 5 points against BN with "
+               "domain-specific parameters", family="table4"),
+        _claim(exp, "in-universal", "bn-universal", tag + "T4-f: instance norm with universal scale works where "
+               "universal BN does not", family="table4"),
+        _claim(exp, "deep", "isolated-narrow", tag + "T5-c (analogue): one jointly trained network beats "
+               "independent networks with the same total parameters", family="table5-analogue"),
+    ]
+
+
+CLAIMS += [c for exp in DOMAIN_EXPERIMENTS for c in _domain_claims(exp)]
 
 SETTINGS = {  # the paper's data and budget; the offline domains are never the paper's ten
     "bilen-table2": {"suite": "cifar-mnist-svhn", "iterations": 25000},
-    "bilen-domains": {"suite": "decathlon-10", "iterations": 25000},
+    "bilen-domains": {"suite": "decathlon-10", "iterations": 25000},  # never: its suite is the offline one
+    "bilen-decathlon": {"suite": "decathlon-10", "iterations": 25000},
 }
 
 
@@ -195,14 +213,18 @@ def _domains_table(exp) -> list[str]:
                      tablefmt="github"), ""]
 
 
-def _parameters_table(exp) -> list[str]:
-    """Convolution weights in use per arm (from the records), against deep sharing: the paper's "factor of 10"
-    (T3-c, arithmetic: 9.2x with per-domain heads on 10 domains) and the x4 / x16 of the capacity rows."""
+def _weights_in_use(exp) -> dict[str, int]:
     from sharebench.benchmarks.analysis import load_records
 
     used: dict[str, int] = {}
     for r in load_records(exp):
         used.setdefault(r["method"], int(r.get("method_info", {}).get("hidden_params_in_use", 0)))
+    return used
+
+
+def _parameters_table(exp, used: dict[str, int]) -> list[str]:
+    """Convolution weights in use per arm (from the records), against deep sharing: the paper's "factor of 10"
+    (T3-c, arithmetic: 9.2x with per-domain heads on 10 domains) and the x4 / x16 of the capacity rows."""
     if not used.get("deep"):
         return []
     rows = [[LABELS.get(a, a), f"{n:,}", f"{n / used['deep']:.2f}"] for a, n in used.items()]
@@ -210,15 +232,34 @@ def _parameters_table(exp) -> list[str]:
             tabulate(rows, headers=["arm", "weights", "x deep"], tablefmt="github"), ""]
 
 
+def _experiment_figures(exp, out: Path) -> list[str]:
+    """Per experiment: the weights table, the T3-b count, the normalisation and capacity figures."""
+    from sharebench.benchmarks.papers import bilen_figures as bf
+
+    used = _weights_in_use(exp)
+    runs = bf.per_seed(exp)
+    lines = _parameters_table(exp, used)
+    won = bf.domains_won(runs, "deep", "isolated")
+    if won:
+        lines += [f"T3-b (per domain): deep sharing has a lower mean error than no sharing on {won[0]} of {won[1]} "
+                  "domains of this suite (paper: 6 of 10; no test, single runs per domain in the paper).", ""]
+    norm_png, capacity_png = out / "figures" / f"{exp.name}-norms.png", out / "figures" / f"{exp.name}-capacity.png"
+    if bf.norm_figure(exp, runs, LABELS, norm_png):
+        lines += [f"![per-domain error by normalisation, {exp.name}](figures/{norm_png.name})", ""]
+    if bf.capacity_figure(exp, runs, used, LABELS, capacity_png):
+        lines += [f"![error against weights in use, {exp.name}](figures/{capacity_png.name})", ""]
+    return lines
+
+
 def figures(active: dict, frames: dict[str, pd.DataFrame], out: Path) -> list[str]:
     lines = ["### Table 1: the domains", ""]
     for exp in active.values():
         lines += _domains_table(exp)
-    lines += ["### Parameters", ""]
+    lines += ["### Parameters, capacity and normalisation", ""]
     for exp in active.values():
-        lines += _parameters_table(exp)
+        lines += _experiment_figures(exp, out)
     lines += ["### Our per-domain errors", "",
-             "The paper's tables name its own domains; these are the suite's, including the stand-ins.", ""]
+              "The paper's tables name its own domains; these are the suite's, including the stand-ins.", ""]
     for exp in active.values():
         lines += _per_domain_table(exp, frames["summary"])
         lines += [f"![test error {exp.name}](figures/{exp.name}.png)", ""]
