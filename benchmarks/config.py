@@ -209,6 +209,9 @@ def _arms(methods: Any, merged: dict[str, Any], where: str) -> dict[str, Arm]:
         backbone = body.get("backbone", merged.get("backbone"))
         if backbone not in BACKBONES:
             raise ConfigError(f"{where}.methods.{label}: unknown backbone {backbone!r}; known: {sorted(BACKBONES)}")
+        if cls.BACKBONES and backbone not in cls.BACKBONES:
+            raise ConfigError(f"{where}.methods.{label}: method {method!r} builds on backbone "
+                              f"{' or '.join(cls.BACKBONES)}, not {backbone!r}")
         options = dict(merged.get("backbone_options") or {}) if "backbone" not in body else {}
         options.update(body.get("backbone_options") or {})
         arms[label] = Arm(label, method, hparams, backbone, options, str(body.get("label", "")))

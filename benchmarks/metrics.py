@@ -40,6 +40,10 @@ def _squared_error(method: Any, x: Tensor, y: Tensor, task: int) -> Tensor:
     return (method.reconstruct(x, task) - x).pow(2).flatten(1).mean(1).double()
 
 
+def _sum_squared_error(method: Any, x: Tensor, y: Tensor, task: int) -> Tensor:
+    return (method.reconstruct(x, task) - x).pow(2).flatten(1).sum(1).double()
+
+
 HOLE_FRACTION = 0.5  # masked MSE: a centred square hole of half the image side
 
 
@@ -64,6 +68,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
            lambda *a: 1.0 - _correct(*a), complement_of="accuracy"),
     Metric("mse", False, "reconstruct", "MSE", 1.0, "mean squared reconstruction error per pixel, images in [0, 1]",
            _squared_error),
+    Metric("recon_sse", False, "reconstruct", "SSE", 1.0, "sum of squared reconstruction errors per image, pixels "
+           "in [0, 1] (the unit the JAE paper's numbers fit, specs/jae.md 2.5)", _sum_squared_error),
     Metric("masked_mse", False, "reconstruct", "MSE", 1.0,
            "mean squared error over a centred square hole (half the side) that the method must fill",
            _masked_squared_error),

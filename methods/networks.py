@@ -167,9 +167,14 @@ def mlp(input_shape: tuple[int, int, int], hidden: tuple[int, ...] = (256, 256))
     return [LayerSpec(f"fc{i + 1}", "dense", sizes[i], sizes[i + 1]) for i in range(len(hidden))]
 
 
+def jae_mlp(input_shape: tuple[int, int, int], hidden: tuple[int, ...] = (500, 250, 32, 250, 500)) -> list[LayerSpec]:
+    """One fully connected branch of a joint autoencoder (methods/jae.py builds the branches itself): d -> hidden."""
+    return mlp(input_shape, hidden)
+
+
 BACKBONES: dict[str, Callable[..., list[LayerSpec]]] = {
     "dkl-convnet": dkl_convnet, "routing-convnet": routing_convnet, "slo-convnet": slo_convnet,
-    "resnet18": resnet18, "resnet38": resnet38, "mlp": mlp}
+    "resnet18": resnet18, "resnet38": resnet38, "mlp": mlp, "jae-mlp": jae_mlp}
 
 
 def backbone_layers(name: str, input_shape: tuple[int, int, int], **options) -> list[LayerSpec]:

@@ -48,10 +48,14 @@ class Method:
     # named batch streams drawn every iteration (see benchmarks/sampling.py for the specs)
     STREAMS: ClassVar[dict[str, str]] = {"train": "all"}
     REQUIRES: ClassVar[tuple[str, ...]] = ()  # names of the trained networks the method needs (`models`)
+    BACKBONES: ClassVar[tuple[str, ...]] = ()  # the backbones the method can build on; empty = any
 
     def __init__(self, tasks: TaskSpec, backbone: str, hparams: dict[str, Any] | None = None,
                  backbone_options: dict[str, Any] | None = None, total_iterations: int = 1,
                  device: str | torch.device = "cpu", models: dict[str, Any] | None = None):
+        if self.BACKBONES and backbone not in self.BACKBONES:
+            raise ValueError(f"method {self.name!r} builds on backbone {' or '.join(map(repr, self.BACKBONES))}, "
+                             f"got {backbone!r}")
         self.tasks, self.backbone = tasks, backbone
         self.backbone_options = dict(backbone_options or {})
         self.hparams = resolve_hparams(type(self), hparams or {})

@@ -1,0 +1,81 @@
+"""Joint autoencoders (Epstein et al.): parameter counts, the one shared layer, gradient routing, units."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sharebench.benchmarks.metrics import get_metric
+from sharebench.methods import TaskSpec, create_method
+from sharebench.methods.jae import ae_params, jae_params, matching_scale, scaled
+
+HALVES = TaskSpec(["digits-0-4", "digits-5-9"], [5, 5], (28, 28, 1))
+MNIST_WIDTHS = [500, 250, 32, 250, 500]
+TINY = {"hidden": [16, 8, 4, 8, 16]}
+
+
+def test_parameter_counts_of_the_mnist_halves_models():
+    """specs/jae.md 2.1: AE pair 2.14 M, JAE 4.20 M, JAE-reduced 2.76 M; the built models have these counts."""
+    assert round(ae_params(784, 2, MNIST_WIDTHS) / 1e6, 2) == 2.14
+    assert round(jae_params(784, 2, MNIST_WIDTHS, 3) / 1e6, 2) == 4.20
+    assert scaled(MNIST_WIDTHS, 0.7071) == [354, 177, 23, 177, 354]
+    assert round(jae_params(784, 2, scaled(MNIST_WIDTHS, 0.7071), 3) / 1e6, 2) == 2.76
+    for name, hparams, expected in [("ae", {}, ae_params(784, 2, MNIST_WIDTHS)),
+                                    ("jae", {}, jae_params(784, 2, MNIST_WIDTHS, 3)),
+                                    ("jae", {"shared_depth": 1}, jae_params(784, 2, MNIST_WIDTHS, 1))]:
+        m = create_method(name, HALVES, "jae-mlp", hparams, backbone_options={"hidden": MNIST_WIDTHS})
+        assert m.describe()["params"] == expected, (name, hparams)
+
+
+def test_match_ae_makes_the_jae_as_large_as_the_ae_pair():
+    scale = matching_scale(784, 2, MNIST_WIDTHS, 3)
+    assert 0.5 < scale < 0.65  # specs/jae.md: about 0.57
+    m = create_method("jae", HALVES, "jae-mlp", {"width_scale": "match-ae"}, backbone_options={"hidden": MNIST_WIDTHS})
+    info = m.describe()
+    assert abs(info["params"] / info["ae_pair_params"] - 1) < 1e-3
+
+
+def test_the_shared_layer_is_one_weight_and_only_it_carries_one_tasks_loss_to_the_other():
+    torch.manual_seed(0)
+    m = create_method("jae", HALVES, "jae-mlp", {}, backbone_options=TINY)
+    assert [layer.weight.shape[0] for layer in m.shared.layers] == [2, 2, 1, 2, 2]
+    assert [layer.weight.shape[0] for layer in m.private.layers] == [2] * 5
+    x = torch.rand(1, 6, 28 * 28)
+    loss = (m.decode(x, torch.tensor([0])) - x).pow(2).mean()  # task 0 only
+    loss.backward()
+    assert m.shared.layers[2].weight.grad.abs().sum() > 0
+    for branch in (m.private, m.shared):
+        for i, layer in enumerate(branch.layers):
+            if layer.weight.shape[0] == 2:
+                assert layer.weight.grad[1].abs().sum() == 0, (i, "task 1's own weights moved")
+    assert m.output.weight.grad[1].abs().sum() == 0
+
+
+def test_bad_settings_are_clear_errors():
+    with pytest.raises(ValueError, match="shared_depth"):
+        create_method("jae", HALVES, "jae-mlp", {"shared_depth": 6}, backbone_options=TINY)
+    with pytest.raises(ValueError, match="width_scale"):
+        create_method("jae", HALVES, "jae-mlp", {"width_scale": "half"}, backbone_options=TINY)
+    with pytest.raises(ValueError, match="builds on backbone"):
+        create_method("ae", HALVES, "mlp", {})
+
+
+def test_recon_sse_is_the_sum_over_pixels_per_image():
+    class Blank:
+        def reconstruct(self, x, task):
+            return torch.zeros_like(x)
+
+    x = torch.ones(3, 1, 4, 4)
+    assert get_metric("recon_sse").per_sample(Blank(), x, None, 0).tolist() == [16.0] * 3
+    assert get_metric("mse").per_sample(Blank(), x, None, 0).tolist() == [1.0] * 3
+
+
+def test_training_lowers_the_reconstruction_error_of_both_models():
+    spec = TaskSpec(["a", "b"], [5, 5], (8, 8, 1))
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 16, 1, 8, 8, generator=g)
+    for name in ("ae", "jae"):
+        torch.manual_seed(0)
+        m = create_method(name, spec, "jae-mlp", {"lr": 1e-2}, backbone_options=TINY, total_iterations=60)
+        losses = [m.update(x, torch.zeros(2, 16, dtype=torch.long), it)["loss"] for it in range(60)]
+        assert losses[-1] < 0.7 * losses[0], name
