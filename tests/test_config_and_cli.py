@@ -28,7 +28,8 @@ def test_repository_params_resolve_for_every_profile():
         for exp in active:
             assert exp.reference in exp.methods and exp.seeds
     quick, skipped = experiments(params, "quick")
-    assert [e.name for e in quick] == ["baselines-digits", "lws-dkl-mnist", "bilen-table2", "bilen-domains"]
+    assert [e.name for e in quick] == ["baselines-digits", "lws-dkl-mnist", "bilen-table2", "bilen-domains",
+                                       "jae-mnist-halves"]
     assert "baselines-mnist" in skipped and "lws-cifar100-resnet18" in skipped
     assert len(quick[0].seeds) == 5
     paper, skipped = experiments(params, "paper")

@@ -79,3 +79,12 @@ def test_training_lowers_the_reconstruction_error_of_both_models():
         m = create_method(name, spec, "jae-mlp", {"lr": 1e-2}, backbone_options=TINY, total_iterations=60)
         losses = [m.update(x, torch.zeros(2, 16, dtype=torch.long), it)["loss"] for it in range(60)]
         assert losses[-1] < 0.7 * losses[0], name
+
+
+def test_embedded_halves_are_two_five_class_digit_tasks():
+    from sharebench.datasets.suites import build_suite
+
+    suite = build_suite("embedded-halves")
+    assert [t.name for t in suite.tasks] == ["digits-0-4", "digits-5-9"]
+    assert all(t.num_classes == 5 and set(t.y_test.tolist()) == set(range(5)) for t in suite.tasks)
+    assert sum(len(t.y_train) + len(t.y_test) for t in suite.tasks) == 1797

@@ -26,7 +26,7 @@ def reduced_params() -> dict:
     lws = params["experiments"]["lws-dkl-mnist"]
     lws["methods"] = {"isolated": {}, "lws": lws["methods"]["lws"]}
     lws["profiles"]["quick"] = {"suite": "embedded", "iterations": 10, "eval_interval": 5, "seeds": 2}
-    for name in ("bilen-table2", "bilen-domains"):  # exercised by the regression test; listed as not run here
+    for name in ("bilen-table2", "bilen-domains", "jae-mnist-halves"):  # exercised by the regression test
         params["experiments"][name]["profiles"]["quick"] = None
     params["train_jobs"] = 1
     return params
