@@ -310,10 +310,13 @@ SUITE_BUILDERS: dict[str, Callable[..., Suite]] = {
 
 
 def _register_domain_suites() -> None:
-    """Bilen & Vedaldi's multi-domain suites live in domains.py (which builds on the helpers above)."""
+    """Bilen & Vedaldi's multi-domain suites live in domains.py, the JAE paper's class pairs in class_pairs.py
+    (both build on the helpers above)."""
+    from sharebench.datasets.class_pairs import PAIR_SUITES
     from sharebench.datasets.domains import DOMAIN_SUITES
 
     SUITE_BUILDERS.update(DOMAIN_SUITES)
+    SUITE_BUILDERS.update(PAIR_SUITES)
 
 
 _register_domain_suites()

@@ -8,6 +8,7 @@ import torch
 from sharebench.benchmarks.metrics import get_metric
 from sharebench.methods import TaskSpec, create_method
 from sharebench.methods.jae import ae_params, jae_params, matching_scale, scaled
+from tests.conftest import MIRROR, needs_mirror
 
 HALVES = TaskSpec(["digits-0-4", "digits-5-9"], [5, 5], (28, 28, 1))
 MNIST_WIDTHS = [500, 250, 32, 250, 500]
@@ -88,3 +89,29 @@ def test_embedded_halves_are_two_five_class_digit_tasks():
     assert [t.name for t in suite.tasks] == ["digits-0-4", "digits-5-9"]
     assert all(t.num_classes == 5 and set(t.y_test.tolist()) == set(range(5)) for t in suite.tasks)
     assert sum(len(t.y_train) + len(t.y_test) for t in suite.tasks) == 1797
+
+
+def test_paper_module_claims_name_arms_of_their_experiments():
+    from sharebench.benchmarks.config import experiments, load_params
+    from sharebench.benchmarks.papers import jae
+    from tests.conftest import REPO
+
+    exps, _ = experiments(load_params(REPO / "params.yaml"), "paper")
+    arms = {e.name: set(e.arms) for e in exps if e.benchmark == "jae"}
+    assert set(jae.SETTINGS) == set(arms)
+    for claim in jae.CLAIMS:
+        assert {claim.a, claim.b} <= arms[claim.experiment], claim.text
+    for pair, (ae, jae_error, _) in jae.TABLE1.items():  # the printed improvements, within rounding, but D-H / D-S
+        assert pair in ("D-H", "D-S") or abs(1 - jae_error / ae - 0.335) < 0.03
+
+
+@needs_mirror("cifar10/data_batch_1.webp")
+def test_cifar10_pairs_are_single_class_tasks_from_the_imported_copy():
+    from sharebench.datasets.importer import import_source
+    from sharebench.datasets.suites import build_suite
+
+    import_source("cifar10", MIRROR / "cifar10")
+    suite = build_suite("cifar10-D-H")
+    assert [(t.name, len(t.y_train), len(t.y_test), t.num_classes) for t in suite.tasks] == [
+        ("deer", 5000, 1000, 1), ("horse", 5000, 1000, 1)]
+    assert not suite.checksum_verified
