@@ -52,8 +52,9 @@ def norm_figure(exp, runs: pd.DataFrame, labels: dict[str, str], path: Path) -> 
 
 
 def capacity_figure(exp, runs: pd.DataFrame, params: dict[str, int], labels: dict[str, str], path: Path) -> bool:
-    """Task-mean error against the convolution weights in use (log scale), one dot per seed, the mean as a cross."""
-    arms = [a for a in dict.fromkeys(runs.method) if params.get(a.split("@")[0]) and "@" not in a]
+    """Task-mean error against the convolution weights in use (log scale), one dot per seed, the mean as a cross;
+    the sharing and capacity arms (the normalisation variants all sit at deep sharing's count: the other figure)."""
+    arms = [a for a in dict.fromkeys(runs.method) if params.get(a) and a not in NORM_ARMS[1:]]
     if len(arms) < 2:
         return False
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
