@@ -8,6 +8,10 @@ layers of dimension 500 are concatenated to a layer of dimension 1000, which dir
 input"). The loss is Eq. 1: the sum over tasks of each task's reconstruction loss (per-pixel mean squared error,
 `recon_weight` w_r = 1).
 
+With `classify: true` every task also gets a linear classifier on its code (concat(z_p, z_s) for the JAE, the
+AE's bottleneck for `ae`), trained end to end with the reconstruction (Eq. 2, Fig. 1(c)): cross-entropy on the
+labels the runner shows in the batch (hidden target labels are -1 and count for nothing), `ce_weight` w_c = 1.
+
 The baseline `ae` is one autoencoder per task with the branch's shape and the JAE's cumulative bottleneck
 (hidden [h1, h2, 2b, h2, h1]), trained on the same batches. `width_scale` narrows every JAE layer: 0.7071 is the
 paper's JAE-reduced ("reducing the size of each layer by sqrt(2)"), `match-ae` the common factor that makes the
@@ -25,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sharebench.methods.banks import BankedLinear
+from sharebench.methods.banks import BankedLinear, HeadBank
+from sharebench.methods.hard_sharing import multitask_loss
 from sharebench.methods.optim import OPTIM_HPARAMS, check_optim_hparams, make_optimizer
 from sharebench.methods.registry import Method, register
 
@@ -88,7 +93,7 @@ class DenseBranch(nn.Module):
 class Autoencoders(Method):
     """What `ae` and `jae` share: flattening, the reconstruction loss, Adam, the state, reconstruct()."""
 
-    HPARAMS: ClassVar[dict[str, Any]] = {**OPTIM_HPARAMS, "recon_weight": 1.0}
+    HPARAMS: ClassVar[dict[str, Any]] = {**OPTIM_HPARAMS, "recon_weight": 1.0, "classify": False, "ce_weight": 1.0}
     BACKBONES: ClassVar[tuple[str, ...]] = ("jae-mlp",)  # the branches are built here from its `hidden`
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -102,6 +107,8 @@ class Autoencoders(Method):
         self.dim = h * w * c
         self.all_tasks = torch.arange(self.tasks.num_tasks, device=self.device)
         self.build()
+        if self.hparams["classify"]:
+            self.head = HeadBank(self.code_width(), self.tasks.num_classes, init="glorot-uniform")
         self.to(self.device)
         self.optimizer, self.scheduler = make_optimizer(self.parameters(), self.hparams, self.total_iterations)
 
@@ -109,9 +116,15 @@ class Autoencoders(Method):
     def build(self) -> None:
         raise NotImplementedError
 
-    def decode(self, x: Tensor, tasks: Tensor) -> Tensor:
-        """x [T', B, d] in [0, 1] -> the reconstruction [T', B, d] (after the sigmoid)."""
+    def code_width(self) -> int:
         raise NotImplementedError
+
+    def forward(self, x: Tensor, tasks: Tensor) -> tuple[Tensor, Tensor]:
+        """x [T', B, d] in [0, 1] -> the reconstruction [T', B, d] (after the sigmoid) and the code [T', B, c]."""
+        raise NotImplementedError
+
+    def decode(self, x: Tensor, tasks: Tensor) -> Tensor:
+        return self.forward(x, tasks)[0]
 
     # -- shared machinery
     def modules_(self) -> list[nn.Module]:
@@ -126,14 +139,29 @@ class Autoencoders(Method):
 
     def update(self, x: Tensor, y: Tensor, iteration: int) -> dict[str, float]:
         flat = x.flatten(2)
-        per_task = (self.decode(flat, self.all_tasks) - flat).pow(2).mean(dim=(1, 2))  # per-pixel MSE per task
+        recon, code = self.forward(flat, self.all_tasks)
+        per_task = (recon - flat).pow(2).mean(dim=(1, 2))  # per-pixel MSE per task
         loss = self.hparams["recon_weight"] * per_task.sum()
+        out = {f"recon/{n}": float(v) for n, v in zip(self.tasks.names, per_task.detach())}
+        if self.hparams["classify"]:
+            ce = multitask_loss(self.head(code, self.all_tasks), y)  # Eq. 2; labels hidden from the method are -1
+            loss = loss + self.hparams["ce_weight"] * ce
+            out["ce"] = float(ce.detach())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.scheduler.step()
-        return {"loss": float(loss.detach()),
-                **{f"recon/{n}": float(v) for n, v in zip(self.tasks.names, per_task.detach())}}
+        return {"loss": float(loss.detach()), **out}
+
+    @torch.no_grad()
+    def predict(self, x: Tensor, task: int) -> Tensor:
+        if not self.hparams["classify"]:
+            raise ValueError(f"method {self.name!r} has no classifier: set `classify: true` to score accuracy")
+        for m in self.modules_():
+            m.eval()
+        t = self.all_tasks[task:task + 1]
+        code = self.forward(x.flatten(1).unsqueeze(0), t)[1]
+        return self.head(code, t)[0, :, : self.tasks.num_classes[task]]
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, task: int) -> Tensor:
@@ -165,8 +193,12 @@ class AutoencoderPerTask(Autoencoders):
         self.branch = DenseBranch(self.tasks.num_tasks, self.dim, self.widths)
         self.output = BankedLinear(self.tasks.num_tasks, self.widths[-1], self.dim, init="glorot-uniform")
 
-    def decode(self, x: Tensor, tasks: Tensor) -> Tensor:
-        return torch.sigmoid(self.output(self.branch(x, tasks)[-1], tasks))
+    def code_width(self) -> int:
+        return self.widths[len(self.widths) // 2]
+
+    def forward(self, x: Tensor, tasks: Tensor) -> tuple[Tensor, Tensor]:
+        hidden = self.branch(x, tasks)
+        return torch.sigmoid(self.output(hidden[-1], tasks)), hidden[len(hidden) // 2]
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "widths": self.widths}
@@ -195,9 +227,14 @@ class JointAutoencoder(Autoencoders):
         self.shared = DenseBranch(self.tasks.num_tasks, self.dim, self.widths, shared=(depth,))
         self.output = BankedLinear(self.tasks.num_tasks, 2 * self.widths[-1], self.dim, init="glorot-uniform")
 
-    def decode(self, x: Tensor, tasks: Tensor) -> Tensor:
-        top = torch.cat([self.private(x, tasks)[-1], self.shared(x, tasks)[-1]], dim=-1)
-        return torch.sigmoid(self.output(top, tasks))
+    def code_width(self) -> int:
+        return 2 * self.widths[len(self.widths) // 2]
+
+    def forward(self, x: Tensor, tasks: Tensor) -> tuple[Tensor, Tensor]:
+        private, shared = self.private(x, tasks), self.shared(x, tasks)
+        middle = len(private) // 2
+        top = torch.cat([private[-1], shared[-1]], dim=-1)
+        return torch.sigmoid(self.output(top, tasks)), torch.cat([private[middle], shared[middle]], dim=-1)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "widths": self.widths, "width_scale": self.scale,

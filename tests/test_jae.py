@@ -115,3 +115,25 @@ def test_cifar10_pairs_are_single_class_tasks_from_the_imported_copy():
     assert [(t.name, len(t.y_train), len(t.y_test), t.num_classes) for t in suite.tasks] == [
         ("deer", 5000, 1000, 1), ("horse", 5000, 1000, 1)]
     assert not suite.checksum_verified
+
+
+def test_end_to_end_classification_source_labels_reach_the_shared_layer_not_the_targets_own_weights():
+    """Eq. 2 with the target's labels hidden (-1): the source's cross-entropy trains the shared layer W_c and the
+    source's weights, never the target's private branch, its own shared-branch layers or its classifier."""
+    torch.manual_seed(0)
+    m = create_method("jae", HALVES, "jae-mlp", {"classify": True, "recon_weight": 0.0, "lr": 0.1,
+                                                 "optimizer": "sgd", "momentum": 0.0}, backbone_options=TINY)
+    params = m.parameters()
+    before = {id(p): p.detach().clone() for p in params}
+    x = torch.rand(2, 6, 1, 28, 28)
+    y = torch.stack([torch.randint(0, 5, (6,)), torch.full((6,), -1)])  # target labels hidden
+    out = m.update(x, y, 0)
+    assert out["ce"] > 0
+    assert not torch.equal(m.shared.layers[2].weight.detach(), before[id(m.shared.layers[2].weight)])
+    for module in (*m.private.layers, *[lay for lay in m.shared.layers if lay.weight.shape[0] == 2], m.head.linear):
+        assert torch.equal(module.weight.detach()[1], before[id(module.weight)][1])
+    for module in (*m.private.layers[:3], *m.shared.layers[:2], m.head.linear):  # the source's encoder did move
+        assert not torch.equal(module.weight.detach()[0], before[id(module.weight)][0])
+    assert m.predict(torch.rand(4, 1, 28, 28), 1).shape == (4, 5)
+    with pytest.raises(ValueError, match="classify"):
+        create_method("ae", HALVES, "jae-mlp", {}, backbone_options=TINY).predict(torch.rand(2, 1, 28, 28), 0)

@@ -60,8 +60,9 @@ def test_every_method_runs_a_few_steps(name, backbone):
     if cls.BACKBONES and backbone not in cls.BACKBONES:  # a method that builds on its own backbone only
         backbone = cls.BACKBONES[0]
     spec = tiny_spec(cls)
+    hparams = {"classify": True} if "classify" in cls.HPARAMS else {}  # autoencoders: with their classifiers
     torch.manual_seed(0)
-    method = create_method(name, spec, backbone, total_iterations=6)
+    method = create_method(name, spec, backbone, hparams, total_iterations=6)
     streams = tiny_streams(cls, spec)
     losses = [method.step(streams.draw(), it)["loss"] for it in range(6)]
     assert all(torch.isfinite(torch.tensor(losses)))
@@ -74,7 +75,7 @@ def test_every_method_runs_a_few_steps(name, backbone):
         if produces["reconstruct"]:
             assert method.reconstruct(x, t).shape == x.shape
     state = copy.deepcopy(method.state_dict())
-    clone = create_method(name, spec, backbone, total_iterations=6)
+    clone = create_method(name, spec, backbone, hparams, total_iterations=6)
     clone.load_state_dict(state)
     out = "predict" if produces["predict"] else "reconstruct"
     torch.testing.assert_close(getattr(clone, out)(x, 1), getattr(method, out)(x, 1))
