@@ -7,6 +7,7 @@ image shape (H, W, C) so one network can serve them; per-task class counts may d
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -260,20 +261,24 @@ def build_omniglot_alphabets(num_tasks: int = 50, split_seed: int = 666, test_pe
     return Suite("omniglot-alphabets", tasks, provenance=provenance)
 
 
-def build_mnist_halves(train_per_task: int | None = None, split_seed: int = 666,
-                       offline: bool | None = None) -> Suite:
-    """MNIST digits 0-4 and 5-9 as two 5-class tasks (labels 5-9 mapped to 0-4)."""
+def build_mnist_halves(train_per_task: int | None = None, split_seed: int = 666, offline: bool | None = None,
+                       train_sizes: tuple[int | None, int | None] | None = None, name: str = "mnist-halves") -> Suite:
+    """MNIST digits 0-4 and 5-9 as two 5-class tasks (labels 5-9 mapped to 0-4); `train_sizes` gives each half its
+    own stratified training subset (the JAE paper's transfer: "2000 and 500 samples"), test halves in full."""
     train, p_train = load_split("mnist", "train", offline)
     test, p_test = load_split("mnist", "test", offline)
+    sizes = train_sizes or (train_per_task, train_per_task)
     tasks = []
-    for name, lo in (("digits-0-4", 0), ("digits-5-9", 5)):
+    for (task_name, lo), size in zip((("digits-0-4", 0), ("digits-5-9", 5)), sizes):
         mtr = (train["y"] >= lo) & (train["y"] < lo + 5)
         mte = (test["y"] >= lo) & (test["y"] < lo + 5)
         xtr, ytr = train["x"][mtr], train["y"][mtr] - lo
-        chosen, _ = stratified_subset(ytr, train_per_task, split_seed)
-        tasks.append(Task(name, xtr[chosen], ytr[chosen], test["x"][mte], test["y"][mte] - lo, 5,
-                          {"source": "mnist"}))
-    return Suite("mnist-halves", tasks, provenance=[p_train.to_dict(), p_test.to_dict()])
+        chosen, _ = stratified_subset(ytr, size, split_seed)
+        tasks.append(Task(task_name, xtr[chosen], ytr[chosen], test["x"][mte], test["y"][mte] - lo, 5,
+                          {"source": "mnist", "label_semantics": "digits"}))
+    counts = ", ".join(str(len(t.y_train)) for t in tasks)
+    notes = [f"training images per half (stratified, seed {split_seed}): {counts}"] if train_sizes else []
+    return Suite(name, tasks, notes=notes, provenance=[p_train.to_dict(), p_test.to_dict()])
 
 
 def build_embedded_halves(size: int = 16, test_fraction: float = 0.4, split_seed: int = 0) -> Suite:
@@ -302,6 +307,11 @@ SUITE_BUILDERS: dict[str, Callable[..., Suite]] = {
     "embedded-halves": build_embedded_halves,
     "mnist-family": build_mnist_family,
     "mnist-halves": build_mnist_halves,
+    # the JAE paper's transfer between the halves: 2,000 source and 500 target training images
+    "mnist-halves-2000-500": functools.partial(build_mnist_halves, train_sizes=(2000, 500),
+                                               name="mnist-halves-2000-500"),
+    "mnist-halves-500-2000": functools.partial(build_mnist_halves, train_sizes=(500, 2000),
+                                               name="mnist-halves-500-2000"),
     "dkl-mnist": build_dkl_mnist,
     "dkl-mnist-offline": build_dkl_mnist_offline,
     "cifar100-coarse": build_cifar100_coarse,

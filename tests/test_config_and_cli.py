@@ -29,7 +29,7 @@ def test_repository_params_resolve_for_every_profile():
             assert exp.reference in exp.methods and exp.seeds
     quick, skipped = experiments(params, "quick")
     assert [e.name for e in quick] == ["baselines-digits", "lws-dkl-mnist", "bilen-table2", "bilen-domains",
-                                       "jae-mnist-halves"]
+                                       "jae-mnist-halves", "jae-transfer-04-59", "jae-transfer-59-04"]
     assert "baselines-mnist" in skipped and "lws-cifar100-resnet18" in skipped
     assert len(quick[0].seeds) == 5
     paper, skipped = experiments(params, "paper")

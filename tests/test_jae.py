@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -137,3 +138,15 @@ def test_end_to_end_classification_source_labels_reach_the_shared_layer_not_the_
     assert m.predict(torch.rand(4, 1, 28, 28), 1).shape == (4, 5)
     with pytest.raises(ValueError, match="classify"):
         create_method("ae", HALVES, "jae-mlp", {}, backbone_options=TINY).predict(torch.rand(2, 1, 28, 28), 0)
+
+
+@needs_mirror("mnist/train-images-idx3-ubyte.gz")
+def test_mnist_halves_for_transfer_have_the_papers_2000_and_500_images(monkeypatch):
+    from sharebench.datasets.suites import build_suite
+
+    monkeypatch.setenv("SHAREBENCH_MIRROR", str(MIRROR))
+    suite = build_suite("mnist-halves-500-2000")
+    assert [(t.name, len(t.y_train), len(t.y_test)) for t in suite.tasks] == [
+        ("digits-0-4", 500, 5139), ("digits-5-9", 2000, 4861)]
+    counts = np.bincount(suite.tasks[0].y_train)  # stratified: the halves' class proportions
+    assert len(counts) == 5 and abs(counts - 100).max() <= 15
