@@ -150,3 +150,11 @@ def test_mnist_halves_for_transfer_have_the_papers_2000_and_500_images(monkeypat
         ("digits-0-4", 500, 5139), ("digits-5-9", 2000, 4861)]
     counts = np.bincount(suite.tasks[0].y_train)  # stratified: the halves' class proportions
     assert len(counts) == 5 and abs(counts - 100).max() <= 15
+
+
+def test_each_experiment_is_compared_with_its_own_paper_numbers():
+    from sharebench.benchmarks.papers.jae import paper_errors
+
+    assert paper_errors("jae-cifar10-D-H") == {"ae": 20.6, "jae": 13.2, "jae-reduced": 15.6}
+    assert paper_errors("jae-mnist-halves") == {"ae": 5.6, "jae": 5.4, "jae-reduced": 5.52}
+    assert paper_errors("jae-transfer-04-59") == {}

@@ -110,14 +110,23 @@ SETTINGS = {"jae-mnist-halves": {"suite": "mnist-halves", "iterations": 24000},
             "jae-transfer-59-04": {"suite": "mnist-halves-500-2000", "iterations": 1600}}
 
 
+def paper_errors(experiment: str) -> dict[str, float]:
+    """The paper's reconstruction errors by arm for one reconstruction experiment (empty for the others)."""
+    pair = next((p for p, e in PAIR_EXPERIMENTS.items() if e == experiment), None)
+    if pair is not None:
+        return dict(zip(ARMS_T1, TABLE1[pair]))
+    return dict(HALVES) if experiment == "jae-mnist-halves" else {}
+
+
 def _improvements(exp, summary: pd.DataFrame) -> list[str]:
     """1 - arm / AE on the task-mean error: the unit-free number to compare with the paper's percentages."""
     sel = summary[(summary.experiment == exp.name) & (summary.metric == "recon_sse_task_mean")].set_index("method")
-    if "ae" not in sel.index or exp.name in TRANSFER:
+    paper = paper_errors(exp.name)
+    if "ae" not in sel.index or not paper:
         return []
     ours = sel["mean"].astype(float)
     rows = [[LABELS.get(a, a), f"{ours[a]:.3f}", f"{100 * (1 - ours[a] / ours['ae']):.1f} %",
-             "—" if a not in HALVES or a == "ae" else f"{100 * (1 - HALVES[a] / HALVES['ae']):.1f} %"]
+             "—" if a not in paper or a == "ae" else f"{100 * (1 - paper[a] / paper['ae']):.1f} %"]
             for a in sel.index]
     return [f"Improvement over the AE pair, `{exp.name}` (suite `{exp.suite}`, {exp.iterations} iterations):", "",
             tabulate(rows, headers=["arm", "ours: error (mean)", "ours: 1 - arm / AE", "paper: 1 - arm / AE"],
