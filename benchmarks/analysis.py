@@ -53,6 +53,14 @@ def load_records(exp: Experiment, results: Path | None = None) -> list[dict[str,
     return records
 
 
+def method_info_by_arm(exp: Experiment, key: str) -> dict[str, int]:
+    """One `method_info` value per arm (from its first record), e.g. the parameters it uses."""
+    out: dict[str, int] = {}
+    for r in load_records(exp):
+        out.setdefault(r["method"], int(r.get("method_info", {}).get(key, 0)))
+    return out
+
+
 def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per (run, metric): the final test metrics (`<metric>`, `<metric>_task_mean`, `<metric>/<task>`).
     A run evaluated several ways (`metrics_variants`) also counts as a run of the arm `<arm>@<variant>`."""

@@ -227,40 +227,32 @@ SKETCHES = Source(  # TU Berlin sketches (Eitz et al. 2012): 250 classes x 80 PN
     options={"store_size": 64},
 )
 
-AWA = Source(
-    name="awa",
-    files={},
-    parser="class_folders",
-    homepage="https://cvml.ist.ac.at/AwA2/",
-    options={"store_size": 64},
-    import_only="the original Animals with Attributes images (2009, 30,475 images, 50 classes) are no longer "
-                "distributed; import a copy you hold (`sharebench import awa <folder of class folders>`), or "
-                "AwA2 (same 50 classes, 37,322 images, https://cvml.ist.ac.at/AwA2/, its JPEGImages folder) as a "
-                "substitute, which the suite's notes then must say",
-)
+def _imported_class_folders(name: str, homepage: str, import_only: str, **options) -> Source:
+    """A source that cannot be downloaded: images in one folder per class, brought in by `sharebench import`."""
+    return Source(name=name, files={}, parser="class_folders", homepage=homepage,
+                  options={"store_size": 64, **options}, import_only=import_only)
 
-DAIMLER = Source(
-    name="daimler",
-    files={},
-    parser="class_folders",
-    homepage="https://www.mpi-inf.mpg.de/departments/computer-vision-and-machine-learning/research/"
-             "pedestrian-detection",
-    options={"store_size": 64, "split_folders": {"train": ["1", "2", "3"], "test": ["T1", "T2"]}},
-    import_only="the Daimler Mono Pedestrian Classification Benchmark is distributed after a licence agreement; "
-                "import its base folder (sets 1, 2, 3 train, T1, T2 test; each with ped_examples and "
-                "non-ped_examples): `sharebench import daimler <DC-ped-dataset_base>`",
-)
 
-PLANKTON = Source(
-    name="plankton",
-    files={},
-    parser="class_folders",
-    homepage="https://www.kaggle.com/c/datasciencebowl",
-    options={"store_size": 64},
-    import_only="the plankton images (Kaggle National Data Science Bowl 2015, 30,336 labelled images in 121 "
-                "classes; also NOAA NCEI accession 0127422) need a login; import the labelled training folder "
-                "(one folder per class): `sharebench import plankton <train>`",
-)
+AWA = _imported_class_folders(
+    "awa", "https://cvml.ist.ac.at/AwA2/",
+    "the original Animals with Attributes images (2009, 30,475 images, 50 classes) are no longer "
+    "distributed; import a copy you hold (`sharebench import awa <folder of class folders>`), or "
+    "AwA2 (same 50 classes, 37,322 images, https://cvml.ist.ac.at/AwA2/, its JPEGImages folder) as a "
+    "substitute, which the suite's notes then must say")
+
+DAIMLER = _imported_class_folders(
+    "daimler", "https://www.mpi-inf.mpg.de/departments/computer-vision-and-machine-learning/research/"
+               "pedestrian-detection",
+    "the Daimler Mono Pedestrian Classification Benchmark is distributed after a licence agreement; "
+    "import its base folder (sets 1, 2, 3 train, T1, T2 test; each with ped_examples and "
+    "non-ped_examples): `sharebench import daimler <DC-ped-dataset_base>`",
+    split_folders={"train": ["1", "2", "3"], "test": ["T1", "T2"]})
+
+PLANKTON = _imported_class_folders(
+    "plankton", "https://www.kaggle.com/c/datasciencebowl",
+    "the plankton images (Kaggle National Data Science Bowl 2015, 30,336 labelled images in 121 "
+    "classes; also NOAA NCEI accession 0127422) need a login; import the labelled training folder "
+    "(one folder per class): `sharebench import plankton <train>`")
 
 SOURCES: dict[str, Source] = {s.name: s for s in (
     MNIST, FASHION_MNIST, KMNIST, USPS, EMNIST_DIGITS, EMNIST_LETTERS, OMNIGLOT, CIFAR10, CIFAR100, SVHN,

@@ -213,15 +213,6 @@ def _domains_table(exp) -> list[str]:
                      tablefmt="github"), ""]
 
 
-def _weights_in_use(exp) -> dict[str, int]:
-    from sharebench.benchmarks.analysis import load_records
-
-    used: dict[str, int] = {}
-    for r in load_records(exp):
-        used.setdefault(r["method"], int(r.get("method_info", {}).get("hidden_params_in_use", 0)))
-    return used
-
-
 def _parameters_table(exp, used: dict[str, int]) -> list[str]:
     """Convolution weights in use per arm (from the records), against deep sharing: the paper's "factor of 10"
     (T3-c, arithmetic: 9.2x with per-domain heads on 10 domains) and the x4 / x16 of the capacity rows."""
@@ -234,9 +225,10 @@ def _parameters_table(exp, used: dict[str, int]) -> list[str]:
 
 def _experiment_figures(exp, out: Path) -> list[str]:
     """Per experiment: the weights table, the T3-b count, the normalisation and capacity figures."""
+    from sharebench.benchmarks.analysis import method_info_by_arm
     from sharebench.benchmarks.papers import bilen_figures as bf
 
-    used = _weights_in_use(exp)
+    used = method_info_by_arm(exp, "hidden_params_in_use")
     runs = bf.per_seed(exp)
     lines = _parameters_table(exp, used)
     won = bf.domains_won(runs, "deep", "isolated")

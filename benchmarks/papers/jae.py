@@ -134,11 +134,9 @@ def _improvements(exp, summary: pd.DataFrame) -> list[str]:
 
 
 def _parameters(exp) -> list[str]:
-    from sharebench.benchmarks.analysis import load_records
+    from sharebench.benchmarks.analysis import method_info_by_arm
 
-    seen: dict[str, int] = {}
-    for r in load_records(exp):
-        seen.setdefault(r["method"], int(r.get("method_info", {}).get("params", 0)))
+    seen = method_info_by_arm(exp, "params")
     if not seen.get("ae") or exp.name in TRANSFER:
         return []
     rows = [[LABELS.get(a, a), f"{n:,}", f"{n / seen['ae']:.2f}"] for a, n in seen.items()]
