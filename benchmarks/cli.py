@@ -39,7 +39,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         source = get_source(name)
         if (data_root() / "imported" / source.directory).exists() or not mirror:
             continue
-        folder = Path(mirror) / source.directory
+        folder = Path(mirror) / (source.mirror_import or source.directory)
         if folder.exists():
             log.warning("importing %s from %s as declared in params.yaml (import_from_mirror); runs on it are "
                         "marked as not checksum-verified", name, folder)

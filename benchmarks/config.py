@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 PROFILES = ("quick", "small", "paper")
@@ -20,7 +21,9 @@ EXPERIMENT_KEYS = {"title", "benchmark", "suite", "backbone", "backbone_options"
                    "eval_interval", "seeds", "batch_per_task", "reference", "comparisons", "profiles",
                    "description", "extends", "metrics", "eval_tasks", "roles", "target_labels", "label_seed",
                    "requires", "method_defaults", "input", "drop_methods"}
-ARM_KEYS = {"method", "backbone", "backbone_options", "label"}  # every other key of an arm is a hyperparameter
+# every other key of an arm is a hyperparameter; `target_labels` overrides the experiment's for that arm (the JAE
+# paper's Fig. 3 compares labelled-sample budgets k as arms of one experiment)
+ARM_KEYS = {"method", "backbone", "backbone_options", "label", "target_labels"}
 ALTERNATIVES = ("two-sided", "less", "greater", "better", "worse")
 DEFAULT_METRICS = ["accuracy", "error"]
 
@@ -49,6 +52,7 @@ class Arm:
     backbone: str
     backbone_options: dict[str, Any]
     display: str = ""
+    target_labels: Any = None  # None: the experiment's
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,12 @@ class Experiment:
     def primary_metric(self) -> str:
         return self.metrics[0]
 
+    def labels_rule(self, arm: str) -> Any:
+        """Which training labels of target tasks the arm's method sees (`target_labels`, the arm's over the
+        experiment's)."""
+        rule = self.arms[arm].target_labels
+        return self.target_labels if rule is None else rule
+
     def job_config(self, arm: str, seed: int, suite_hash: str) -> dict[str, Any]:
         """Everything that determines a job's result, the code that computes it included; its hash names the job."""
         from sharebench.benchmarks.provenance import code_fingerprint
@@ -106,7 +116,7 @@ class Experiment:
                 "backbone": a.backbone, "backbone_options": a.backbone_options,
                 "iterations": self.iterations, "eval_interval": self.eval_interval,
                 "batch_per_task": self.batch_per_task, "metrics": self.metrics, "eval_tasks": self.eval_tasks,
-                "roles": self.roles, "target_labels": self.target_labels, "label_seed": self.label_seed,
+                "roles": self.roles, "target_labels": self.labels_rule(arm), "label_seed": self.label_seed,
                 "requires": {k: _requirement_key(r) for k, r in self.requires.items()},
                 **({"input": self.input} if self.input else {}),
                 "code": code_fingerprint(a.method)}
@@ -214,8 +224,20 @@ def _arms(methods: Any, merged: dict[str, Any], where: str) -> dict[str, Arm]:
                               f"{' or '.join(cls.BACKBONES)}, not {backbone!r}")
         options = dict(merged.get("backbone_options") or {}) if "backbone" not in body else {}
         options.update(body.get("backbone_options") or {})
-        arms[label] = Arm(label, method, hparams, backbone, options, str(body.get("label", "")))
+        rule = body.get("target_labels")
+        if rule is not None:
+            _check_label_rule(rule, f"{where}.methods.{label}.target_labels")
+        arms[label] = Arm(label, method, hparams, backbone, options, str(body.get("label", "")), rule)
     return arms
+
+
+def _check_label_rule(rule: Any, where: str) -> None:
+    from sharebench.benchmarks.sampling import labelled_mask
+
+    try:
+        labelled_mask(np.zeros(1, dtype=np.int64), rule, 0)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{where}: {err}") from None
 
 
 def _input(raw: Any, where: str) -> dict[str, Any]:

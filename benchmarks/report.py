@@ -94,7 +94,9 @@ def experiment_section(exp: Experiment, summary: pd.DataFrame, tests: pd.DataFra
              f"{exp.iterations} iterations, {exp.batch_per_task} images per task per step, evaluation every "
              f"{exp.eval_interval}, seeds {exp.seeds[0]}..{exp.seeds[-1]}",
              "- arms: " + "; ".join(f"`{a.label}` = `{a.method}` on `{a.backbone}`"
-                                    + (f" {a.hparams}" if a.hparams else "") for a in exp.arms.values()),
+                                    + (f" {a.hparams}" if a.hparams else "")
+                                    + (f", target labels {a.target_labels}" if a.target_labels is not None else "")
+                                    for a in exp.arms.values()),
              f"- data checksum-verified: {verified}"]
     if exp.roles:
         lines.append(f"- task roles: {exp.roles}; target training labels visible: {exp.target_labels}")

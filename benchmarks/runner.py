@@ -145,10 +145,12 @@ def eval_task_indices(exp: Experiment, names: list[str], roles: tuple[str, ...])
     return chosen
 
 
-def visible_labels(exp: Experiment, suite: Suite, roles: tuple[str, ...]) -> list[np.ndarray]:
-    """Per task, which training labels the method may see: all, except for target tasks (`target_labels`),
-    drawn from `label_seed` and the task index, the same for every seed and arm."""
-    return [labelled_mask(t.y_train, exp.target_labels if r == "target" else "all", exp.label_seed + 1009 * i)
+def visible_labels(exp: Experiment, arm: str, suite: Suite, roles: tuple[str, ...]) -> list[np.ndarray]:
+    """Per task, which training labels the arm's method may see: all, except for target tasks (`target_labels`),
+    drawn from `label_seed` and the task index, the same for every seed and arm (so that the first k per class
+    of a larger budget include those of a smaller one)."""
+    rule = exp.labels_rule(arm)
+    return [labelled_mask(t.y_train, rule if r == "target" else "all", exp.label_seed + 1009 * i)
             for i, (t, r) in enumerate(zip(suite.tasks, roles))]
 
 
@@ -161,7 +163,7 @@ def build_method(job: Job, device: torch.device, spec: TaskSpec, models: dict[st
 def task_spec(exp: Experiment, suite: Suite) -> TaskSpec:
     names = [t.name for t in suite.tasks]
     return TaskSpec(names, [t.num_classes for t in suite.tasks], suite.image_shape, task_roles(exp, names),
-                    tuple(str(t.meta.get("label_semantics", "")) for t in suite.tasks))
+                    tuple(str(t.meta.get("label_semantics", "")) for t in suite.tasks), suite.native_shapes)
 
 
 def required_models(exp: Experiment, device: torch.device) -> dict[str, Any]:
@@ -196,7 +198,7 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
     names, roles = spec.names, spec.roles
     inputs = InputPipeline(exp.input, [t.x_train for t in suite.tasks], names, job.seed, dev) if exp.input else None
     data = to_tensors(suite, dev, inputs)
-    masks = visible_labels(exp, suite, roles)
+    masks = visible_labels(exp, job.method, suite, roles)
     y_visible = [y.masked_fill(~torch.from_numpy(m).to(y.device), -1) for y, m in zip(data["y_train"], masks)]
     del data["y_train"]  # the method never gets the true labels of hidden samples
     eval_tasks = eval_task_indices(exp, names, roles)

@@ -75,6 +75,16 @@ def parse_libsvm_usps(files: list[Path], options: dict) -> Arrays:
     return _images_labels(x.reshape(-1, 16, 16), np.asarray(labels))
 
 
+def parse_esl_usps(files: list[Path], options: dict) -> Arrays:
+    """ESL's zip.train.gz / zip.test.gz: one digit per line, its label then 256 values in [-1, 1] (16x16 row-major)
+    -> uint8 round((x + 1) / 2 * 255), the scaling ADDA's loader applies before its own."""
+    table = np.loadtxt(io.StringIO(gzip.decompress(files[0].read_bytes()).decode()), dtype=np.float64, ndmin=2)
+    if table.shape[1] != 257:
+        raise DataError(f"{files[0]}: want 257 columns (label + 16x16 pixels) per line, got {table.shape[1]}")
+    x = np.clip(np.round((table[:, 1:] + 1.0) / 2.0 * 255.0), 0, 255).astype(np.uint8)
+    return _images_labels(x.reshape(-1, 16, 16), table[:, 0].astype(np.int64))
+
+
 def parse_cifar(files: list[Path], options: dict) -> Arrays:
     """The python-pickle CIFAR tarballs; CIFAR-100 also gives coarse labels as `y_coarse`."""
     from sharebench.datasets.fetch import safe_extract
@@ -256,6 +266,7 @@ PARSERS: dict[str, Callable[[list[Path], dict], Arrays]] = {
     "idx": parse_idx,
     "emnist": parse_emnist,
     "libsvm_usps": parse_libsvm_usps,
+    "esl_usps": parse_esl_usps,
     "cifar": parse_cifar,
     "svhn": parse_svhn,
     "omniglot": parse_omniglot,

@@ -3,6 +3,10 @@
 A suite is written by `sharebench prepare` to `data/processed/<suite>.npz` (+ `.json` with its
 metadata, options and content hash) and read back by training jobs. All tasks of a suite share one
 image shape (H, W, C) so one network can serve them; per-task class counts may differ.
+
+A task whose images are smaller than the suite's (USPS' 16 x 16 beside MNIST's 28 x 28, kept at its native size
+as the JAE paper does) is stored in the top-left corner of a zero canvas of the suite's shape, its own shape in
+`meta["native_shape"]`; only methods that declare `NATIVE_SHAPES` read such suites, cropping each task back.
 """
 
 from __future__ import annotations
@@ -50,6 +54,11 @@ class Suite:
         return tuple(self.tasks[0].x_train.shape[1:])  # type: ignore[return-value]
 
     @property
+    def native_shapes(self) -> tuple[tuple[int, int, int], ...]:
+        """Each task's own (H, W, C); the suite's shape unless the task sits on a canvas."""
+        return tuple(tuple(t.meta.get("native_shape") or self.image_shape) for t in self.tasks)  # type: ignore
+
+    @property
     def checksum_verified(self) -> bool:
         return all(p.get("checksum_verified", True) for p in self.provenance)
 
@@ -66,7 +75,15 @@ class Suite:
         shapes = {t.x_train.shape[1:] for t in self.tasks} | {t.x_test.shape[1:] for t in self.tasks}
         if len(shapes) != 1:
             raise DataError(f"suite {self.name}: tasks have different image shapes {shapes}")
-        for t in self.tasks:
+        canvas = self.image_shape
+        for t, native in zip(self.tasks, self.native_shapes):
+            if any(n > c for n, c in zip(native, canvas)):
+                raise DataError(f"suite {self.name}, task {t.name}: native shape {native} exceeds the canvas {canvas}")
+            for x in (t.x_train, t.x_test) if native != canvas else ():
+                outside = x.copy()
+                outside[:, :native[0], :native[1], :native[2]] = 0
+                if outside.any():
+                    raise DataError(f"suite {self.name}, task {t.name}: pixels outside its native {native} corner")
             for y in (t.y_train, t.y_test):
                 if y.min() < 0 or y.max() >= t.num_classes:
                     raise DataError(f"suite {self.name}, task {t.name}: labels outside 0..{t.num_classes - 1}")
@@ -84,6 +101,13 @@ def resize(x: np.ndarray, size: int) -> np.ndarray:
     for i, img in enumerate(x):
         for c in range(x.shape[3]):
             out[i, :, :, c] = np.asarray(Image.fromarray(img[:, :, c]).resize((size, size), Image.BILINEAR))
+    return out
+
+
+def on_canvas(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """uint8 [N, h, w, c] -> [N, H, W, C] with the images in the top-left corner and zeros elsewhere."""
+    out = np.zeros((len(x), *shape), dtype=x.dtype)
+    out[:, :x.shape[1], :x.shape[2], :x.shape[3]] = x
     return out
 
 
@@ -320,13 +344,15 @@ SUITE_BUILDERS: dict[str, Callable[..., Suite]] = {
 
 
 def _register_domain_suites() -> None:
-    """Bilen & Vedaldi's multi-domain suites live in domains.py, the JAE paper's class pairs in class_pairs.py
-    (both build on the helpers above)."""
+    """Bilen & Vedaldi's multi-domain suites live in domains.py, the JAE paper's class pairs in class_pairs.py and
+    its digit transfer suites in digit_transfer.py (all build on the helpers above)."""
     from sharebench.datasets.class_pairs import PAIR_SUITES
+    from sharebench.datasets.digit_transfer import DIGIT_TRANSFER_SUITES
     from sharebench.datasets.domains import DOMAIN_SUITES
 
     SUITE_BUILDERS.update(DOMAIN_SUITES)
     SUITE_BUILDERS.update(PAIR_SUITES)
+    SUITE_BUILDERS.update(DIGIT_TRANSFER_SUITES)
 
 
 _register_domain_suites()

@@ -45,11 +45,12 @@ def stack_params(d: int, hidden: list[int]) -> int:
     return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
 
 
-def jae_params(d: int, tasks: int, hidden: list[int], shared_depth: int) -> int:
-    """T private and T shared branches (the shared layer counted once) and T output layers 2 h1 -> d."""
-    sizes = [d, *hidden]
+def jae_params(dims: list[int], hidden: list[int], shared_depth: int) -> int:
+    """A private and a shared branch per task (input sizes `dims`; the shared layer counted once) and one output
+    layer 2 h1 -> d per task."""
+    sizes = [dims[0], *hidden]
     shared_layer = sizes[shared_depth - 1] * sizes[shared_depth] + sizes[shared_depth]
-    return 2 * tasks * stack_params(d, hidden) - (tasks - 1) * shared_layer + tasks * (2 * hidden[-1] * d + d)
+    return sum(2 * stack_params(d, hidden) + 2 * hidden[-1] * d + d for d in dims) - (len(dims) - 1) * shared_layer
 
 
 def ae_widths(hidden: list[int]) -> list[int]:
@@ -58,27 +59,55 @@ def ae_widths(hidden: list[int]) -> list[int]:
     return [*hidden[:middle], 2 * hidden[middle], *hidden[middle + 1:]]
 
 
-def ae_params(d: int, tasks: int, hidden: list[int]) -> int:
-    return tasks * (stack_params(d, ae_widths(hidden)) + hidden[-1] * d + d)
+def ae_params(dims: list[int], hidden: list[int]) -> int:
+    return sum(stack_params(d, ae_widths(hidden)) + hidden[-1] * d + d for d in dims)
 
 
-def matching_scale(d: int, tasks: int, hidden: list[int], shared_depth: int) -> float:
+def matching_scale(dims: list[int], hidden: list[int], shared_depth: int) -> float:
     """The common width factor whose (rounded) JAE has the AE pair's parameter count, closest over a fine grid."""
-    target = ae_params(d, tasks, hidden)
+    target = ae_params(dims, hidden)
     grid = [i / 10000 for i in range(1000, 10001)]
-    return min(grid, key=lambda s: abs(jae_params(d, tasks, scaled(hidden, s), shared_depth) - target))
+    return min(grid, key=lambda s: abs(jae_params(dims, scaled(hidden, s), shared_depth) - target))
+
+
+class RaggedLinear(nn.Module):
+    """Per-task dense layers whose input or output sizes differ between tasks (MNIST's 784 pixels beside USPS' 256):
+    one weight each, on the zero-padded [T', B, max size] layout; a loop over the (two or three) tasks."""
+
+    def __init__(self, ins: list[int], outs: list[int]):
+        super().__init__()
+        self.ins, self.outs = ins, outs
+        self.layers = nn.ModuleList(BankedLinear(1, i, o, init="glorot-uniform") for i, o in zip(ins, outs))
+
+    def forward(self, h: Tensor, tasks: Tensor) -> Tensor:
+        slot = torch.zeros(1, dtype=torch.long, device=h.device)
+        return torch.stack([F.pad(self.layers[t](h[i:i + 1, :, :self.ins[t]], slot)[0], (0, max(self.outs) -
+                                                                                       self.outs[t]))
+                            for i, t in enumerate(tasks.tolist())])
+
+
+def dense_layer(tasks: int, ins: list[int], outs: list[int]) -> nn.Module:
+    """A banked layer (one batched matmul) where every task has the same sizes, a ragged one where they differ."""
+    if len(set(ins)) == 1 and len(set(outs)) == 1:
+        return BankedLinear(tasks, ins[0], outs[0], init="glorot-uniform")
+    return RaggedLinear(ins, outs)
 
 
 class DenseBranch(nn.Module):
     """One branch per task as banked dense layers (slot t = task t); `shared` layers hold one slot used by all."""
 
-    def __init__(self, tasks: int, d: int, hidden: list[int], shared: tuple[int, ...] = ()):
+    def __init__(self, dims: list[int], hidden: list[int], shared: tuple[int, ...] = ()):
         super().__init__()
-        sizes = [d, *hidden]
+        tasks = len(dims)
+        if 1 in shared and len(set(dims)) > 1:
+            raise ValueError(f"the first layer cannot be shared between inputs of different sizes {dims}: \"when "
+                             "the input dimensions differ, early sharing is impossible\"")
         self.shared = shared  # 1-based depths of the hidden layers whose producing weight is shared
         self.layers = nn.ModuleList(
-            BankedLinear(1 if i + 1 in shared else tasks, sizes[i], sizes[i + 1], init="glorot-uniform")
-            for i in range(len(hidden)))
+            [BankedLinear(1, dims[0], hidden[0], init="glorot-uniform") if 1 in shared else
+             dense_layer(tasks, dims, [hidden[0]] * tasks)] +
+            [BankedLinear(1 if i + 1 in shared else tasks, hidden[i - 1], hidden[i], init="glorot-uniform")
+             for i in range(1, len(hidden))])
 
     def forward(self, h: Tensor, tasks: Tensor) -> list[Tensor]:
         """h [T', B, d] for the tasks `tasks` -> every hidden layer's activation [T', B, w]."""
@@ -95,6 +124,7 @@ class Autoencoders(Method):
 
     HPARAMS: ClassVar[dict[str, Any]] = {**OPTIM_HPARAMS, "recon_weight": 1.0, "classify": False, "ce_weight": 1.0}
     BACKBONES: ClassVar[tuple[str, ...]] = ("jae-mlp",)  # the branches are built here from its `hidden`
+    NATIVE_SHAPES: ClassVar[bool] = True  # each task's input and output layers have its own image's size
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -103,8 +133,9 @@ class Autoencoders(Method):
         if len(self.hidden) % 2 == 0:
             raise ValueError(f"method {self.name!r}: hidden needs an odd number of widths around the bottleneck, got "
                              f"{self.hidden}")
-        h, w, c = self.tasks.image_shape
-        self.dim = h * w * c
+        self.shapes = [self.tasks.native_shape(t) for t in range(self.tasks.num_tasks)]
+        self.dims = [h * w * c for h, w, c in self.shapes]
+        self.ragged = len(set(self.shapes)) > 1
         self.all_tasks = torch.arange(self.tasks.num_tasks, device=self.device)
         self.build()
         if self.hparams["classify"]:
@@ -126,6 +157,34 @@ class Autoencoders(Method):
     def decode(self, x: Tensor, tasks: Tensor) -> Tensor:
         return self.forward(x, tasks)[0]
 
+    def output_layer(self, width: int) -> nn.Module:
+        return dense_layer(self.tasks.num_tasks, [width] * self.tasks.num_tasks, self.dims)
+
+    def squash(self, out: Tensor, tasks: Tensor) -> Tensor:
+        """The sigmoid output; with tasks of different sizes, zero beyond each task's own pixels."""
+        out = torch.sigmoid(out)
+        if self.ragged:
+            width = torch.arange(out.shape[-1], device=out.device)
+            out = out * (width < torch.tensor(self.dims, device=out.device)[tasks].unsqueeze(1)).unsqueeze(1)
+        return out
+
+    def flatten(self, x: Tensor, tasks: Tensor) -> Tensor:
+        """Images [T', B, C, H, W] -> [T', B, d]; a task on a canvas is cropped to its own pixels, zero-padded."""
+        if not self.ragged:
+            return x.flatten(2)
+        width = max(self.dims)
+        return torch.stack([F.pad(x[i, :, :c, :h, :w].flatten(1), (0, width - h * w * c))
+                            for i, (h, w, c) in enumerate(self.shapes[t] for t in tasks.tolist())])
+
+    def unflatten(self, flat: Tensor, task: int, like: Tensor) -> Tensor:
+        """[B, d] of one task -> images shaped like `like` [B, C, H, W] (zero outside the task's own corner)."""
+        if not self.ragged:
+            return flat.reshape(like.shape)
+        h, w, c = self.shapes[task]
+        out = torch.zeros_like(like)
+        out[:, :c, :h, :w] = flat[:, :h * w * c].reshape(-1, c, h, w)
+        return out
+
     # -- shared machinery
     def modules_(self) -> list[nn.Module]:
         return [m for m in vars(self).values() if isinstance(m, nn.Module)]
@@ -137,21 +196,36 @@ class Autoencoders(Method):
         for m in self.modules_():
             m.to(device)
 
-    def update(self, x: Tensor, y: Tensor, iteration: int) -> dict[str, float]:
-        flat = x.flatten(2)
-        recon, code = self.forward(flat, self.all_tasks)
-        per_task = (recon - flat).pow(2).mean(dim=(1, 2))  # per-pixel MSE per task
-        loss = self.hparams["recon_weight"] * per_task.sum()
-        out = {f"recon/{n}": float(v) for n, v in zip(self.tasks.names, per_task.detach())}
+    def reconstruction_loss(self, x: Tensor, tasks: Tensor) -> tuple[Tensor, Tensor, dict[str, float]]:
+        """Eq. 1 for `tasks`: the sum of each task's per-pixel MSE; also the codes, for a classifier."""
+        flat = self.flatten(x, tasks)
+        recon, code = self.forward(flat, tasks)
+        if self.ragged:  # per-pixel MSE over each task's own pixels (the padding is zero in both)
+            dims = torch.tensor(self.dims, device=x.device)[tasks]
+            per_task = (recon - flat).pow(2).sum(dim=(1, 2)) / (dims * x.shape[1])
+        else:
+            per_task = (recon - flat).pow(2).mean(dim=(1, 2))  # per-pixel MSE per task
+        logs = {f"recon/{self.tasks.names[t]}": float(v) for t, v in zip(tasks.tolist(), per_task.detach())}
+        return self.hparams["recon_weight"] * per_task.sum(), code, logs
+
+    def objective(self, x: Tensor, y: Tensor, iteration: int) -> tuple[Tensor | None, dict[str, float]]:
+        """The loss of one step (None: no update). End to end: Eq. 1, plus Eq. 2's classification term."""
+        loss, code, logs = self.reconstruction_loss(x, self.all_tasks)
         if self.hparams["classify"]:
             ce = multitask_loss(self.head(code, self.all_tasks), y)  # Eq. 2; labels hidden from the method are -1
             loss = loss + self.hparams["ce_weight"] * ce
-            out["ce"] = float(ce.detach())
+            logs["ce"] = float(ce.detach())
+        return loss, logs
+
+    def update(self, x: Tensor, y: Tensor, iteration: int) -> dict[str, float]:
+        loss, logs = self.objective(x, y, iteration)
+        if loss is None:
+            return {"loss": 0.0, **logs}
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.scheduler.step()
-        return {"loss": float(loss.detach()), **out}
+        return {"loss": float(loss.detach()), **logs}
 
     @torch.no_grad()
     def predict(self, x: Tensor, task: int) -> Tensor:
@@ -160,15 +234,15 @@ class Autoencoders(Method):
         for m in self.modules_():
             m.eval()
         t = self.all_tasks[task:task + 1]
-        code = self.forward(x.flatten(1).unsqueeze(0), t)[1]
+        code = self.forward(self.flatten(x.unsqueeze(0), t), t)[1]
         return self.head(code, t)[0, :, : self.tasks.num_classes[task]]
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, task: int) -> Tensor:
         for m in self.modules_():
             m.eval()
-        out = self.decode(x.flatten(1).unsqueeze(0), self.all_tasks[task:task + 1])[0]
-        return out.reshape(x.shape)
+        t = self.all_tasks[task:task + 1]
+        return self.unflatten(self.decode(self.flatten(x.unsqueeze(0), t), t)[0], task, x)
 
     def state_dict(self) -> dict[str, Any]:
         return {"modules": [m.state_dict() for m in self.modules_()], "optimizer": self.optimizer.state_dict(),
@@ -181,7 +255,7 @@ class Autoencoders(Method):
         self.scheduler.load_state_dict(state["scheduler"])
 
     def describe(self) -> dict[str, Any]:
-        return {"params": sum(p.numel() for p in self.parameters()), "input_dim": self.dim}
+        return {"params": sum(p.numel() for p in self.parameters()), "input_dims": self.dims}
 
 
 @register("ae")
@@ -190,15 +264,15 @@ class AutoencoderPerTask(Autoencoders):
 
     def build(self) -> None:
         self.widths = ae_widths(self.hidden)
-        self.branch = DenseBranch(self.tasks.num_tasks, self.dim, self.widths)
-        self.output = BankedLinear(self.tasks.num_tasks, self.widths[-1], self.dim, init="glorot-uniform")
+        self.branch = DenseBranch(self.dims, self.widths)
+        self.output = self.output_layer(self.widths[-1])
 
     def code_width(self) -> int:
         return self.widths[len(self.widths) // 2]
 
     def forward(self, x: Tensor, tasks: Tensor) -> tuple[Tensor, Tensor]:
         hidden = self.branch(x, tasks)
-        return torch.sigmoid(self.output(hidden[-1], tasks)), hidden[len(hidden) // 2]
+        return self.squash(self.output(hidden[-1], tasks), tasks), hidden[len(hidden) // 2]
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "widths": self.widths}
@@ -208,8 +282,41 @@ class AutoencoderPerTask(Autoencoders):
 class JointAutoencoder(Autoencoders):
     """Private and shared branches per task, one shared layer at `shared_depth`, concatenated tops (Fig. 1)."""
 
-    HPARAMS: ClassVar[dict[str, Any]] = {**Autoencoders.HPARAMS, "shared_depth": 3,
-                                         "width_scale": None}  # None: full widths; a number; or "match-ae"
+    HPARAMS: ClassVar[dict[str, Any]] = {
+        **Autoencoders.HPARAMS, "shared_depth": 3,
+        "width_scale": None,  # None: full widths; a number; or "match-ae"
+        "procedure": "end-to-end",  # or "common-branch" (Sec. 3.2): three phases, shares of the budget in `phases`
+        "phases": [0.6, 0.2, 0.2],
+        "freeze_at": 0,  # Fig. 3(d): from this iteration on (0: never) only `after_freeze` trains
+        "after_freeze": "source-recon",  # the source's reconstruction alone, or "none" (no update: the control)
+    }
+    PROCEDURES: ClassVar[tuple[str, ...]] = ("end-to-end", "common-branch")
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        hp, where = self.hparams, f"method {self.name!r}"
+        self.phase = 0
+        self.detach_shared = False
+        if hp["procedure"] not in self.PROCEDURES:
+            raise ValueError(f"{where}: procedure must be one of {self.PROCEDURES}, got {hp['procedure']!r}")
+        if hp["after_freeze"] not in ("source-recon", "none"):
+            raise ValueError(f"{where}: after_freeze must be 'source-recon' or 'none', got {hp['after_freeze']!r}")
+        phases = hp["phases"]
+        if not (isinstance(phases, list) and len(phases) == 3 and all(isinstance(p, (int, float)) and p > 0
+                                                                      for p in phases)
+                and abs(sum(phases) - 1) < 1e-9):
+            raise ValueError(f"{where}: phases must be three positive shares of the budget summing to 1, got {phases}")
+        if not isinstance(hp["freeze_at"], int) or hp["freeze_at"] < 0:
+            raise ValueError(f"{where}: freeze_at must be an iteration >= 0, got {hp['freeze_at']!r}")
+        staged = hp["procedure"] == "common-branch" or hp["freeze_at"] > 0
+        if staged:
+            if not hp["classify"] or not self.tasks.with_role("source") or not self.tasks.with_role("target"):
+                raise ValueError(f"{where}: the common-branch procedure and freeze_at need `classify: true` and "
+                                 "tasks with the roles source and target")
+            if hp["weight_decay"]:  # weight decay would move the parameters a phase leaves alone
+                raise ValueError(f"{where}: the common-branch procedure and freeze_at need weight_decay 0")
+        self.sources = torch.tensor(self.tasks.with_role("source"), device=self.device)
+        self.targets = torch.tensor(self.tasks.with_role("target"), device=self.device)
 
     def build(self) -> None:
         depth = self.hparams["shared_depth"]
@@ -218,25 +325,68 @@ class JointAutoencoder(Autoencoders):
             raise ValueError(f"method {self.name!r}: shared_depth must be a hidden layer 1..{len(self.hidden)}, got "
                              f"{depth!r}")
         if scale == "match-ae":
-            scale = matching_scale(self.dim, self.tasks.num_tasks, self.hidden, depth)
+            scale = matching_scale(self.dims, self.hidden, depth)
         elif not isinstance(scale, (int, float)) or not 0 < scale <= 4:
             raise ValueError(f"method {self.name!r}: width_scale must be a number in (0, 4] or 'match-ae', got "
                              f"{scale!r}")
         self.scale, self.widths = float(scale), scaled(self.hidden, float(scale))
-        self.private = DenseBranch(self.tasks.num_tasks, self.dim, self.widths)
-        self.shared = DenseBranch(self.tasks.num_tasks, self.dim, self.widths, shared=(depth,))
-        self.output = BankedLinear(self.tasks.num_tasks, 2 * self.widths[-1], self.dim, init="glorot-uniform")
+        self.private = DenseBranch(self.dims, self.widths)
+        self.shared = DenseBranch(self.dims, self.widths, shared=(depth,))
+        self.output = self.output_layer(2 * self.widths[-1])
 
     def code_width(self) -> int:
         return 2 * self.widths[len(self.widths) // 2]
 
     def forward(self, x: Tensor, tasks: Tensor) -> tuple[Tensor, Tensor]:
-        private, shared = self.private(x, tasks), self.shared(x, tasks)
+        private = self.private(x, tasks)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.detach_shared):
+            shared = self.shared(x, tasks)
         middle = len(private) // 2
         top = torch.cat([private[-1], shared[-1]], dim=-1)
-        return torch.sigmoid(self.output(top, tasks)), torch.cat([private[middle], shared[middle]], dim=-1)
+        return self.squash(self.output(top, tasks), tasks), torch.cat([private[middle], shared[middle]], dim=-1)
+
+    def phase_of(self, iteration: int) -> int:
+        """Common-branch: 0 unsupervised, 1 source supervised, 2 target supervised. Freeze: 0 before, 1 after."""
+        hp = self.hparams
+        if hp["procedure"] == "common-branch":
+            ends = [round(sum(hp["phases"][:i + 1]) * self.total_iterations) for i in range(2)]
+            return sum(iteration >= e for e in ends)
+        return int(0 < hp["freeze_at"] <= iteration)
+
+    def objective(self, x: Tensor, y: Tensor, iteration: int) -> tuple[Tensor | None, dict[str, float]]:
+        """Sec. 3.2's common-branch transfer and Fig. 3(d)'s freeze as phases of one run. At a phase switch the
+        optimiser's state is dropped (a fresh Adam, as a new phase's optimiser): parameters outside the phase's
+        loss then get exactly zero updates, even the other tasks' rows of a banked weight."""
+        phase = self.phase_of(iteration)
+        if phase != self.phase:
+            self.optimizer.state.clear()
+            self.phase = phase
+        hp = self.hparams
+        if phase == 0:
+            return super().objective(x, y, iteration) if hp["procedure"] == "end-to-end" else \
+                self.reconstruction_loss(x, self.all_tasks)[::2]  # common-branch phase 1: Eq. 1 alone
+        if hp["procedure"] == "end-to-end":  # after the freeze
+            if hp["after_freeze"] == "none":
+                return None, {}
+            loss, _, logs = self.reconstruction_loss(x[self.sources], self.sources)
+            return loss, logs
+        tasks = self.sources if phase == 1 else self.targets  # phase 2 trains the source path and W_c, then 3 ...
+        self.detach_shared = phase == 2  # ... the target's private branch and head, its shared code fixed
+        try:
+            code = self.forward(self.flatten(x[tasks], tasks), tasks)[1]
+        finally:
+            self.detach_shared = False
+        ce = multitask_loss(self.head(code, tasks), y[tasks])
+        return self.hparams["ce_weight"] * ce, {"ce": float(ce.detach())}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "phase": self.phase}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.phase = state.get("phase", 0)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "widths": self.widths, "width_scale": self.scale,
                 "shared_depth": self.hparams["shared_depth"],
-                "ae_pair_params": ae_params(self.dim, self.tasks.num_tasks, self.hidden)}
+                "ae_pair_params": ae_params(self.dims, self.hidden)}

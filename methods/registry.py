@@ -30,6 +30,14 @@ class TaskSpec:
     image_shape: tuple[int, int, int]  # H, W, C
     roles: tuple[str, ...] = ()  # per task: "task" (default), "source" or "target"
     label_semantics: tuple[str, ...] = ()  # per task: what its labels mean ("digits"), from the suite; "" unknown
+    native_shapes: tuple[tuple[int, int, int], ...] = ()  # per task, where a task sits on a canvas (suites.py)
+
+    def native_shape(self, task: int) -> tuple[int, int, int]:
+        return self.native_shapes[task] if self.native_shapes else self.image_shape
+
+    @property
+    def mixed_shapes(self) -> bool:
+        return any(self.native_shape(t) != self.image_shape for t in range(self.num_tasks))
 
     @property
     def num_tasks(self) -> int:
@@ -49,6 +57,7 @@ class Method:
     STREAMS: ClassVar[dict[str, str]] = {"train": "all"}
     REQUIRES: ClassVar[tuple[str, ...]] = ()  # names of the trained networks the method needs (`models`)
     BACKBONES: ClassVar[tuple[str, ...]] = ()  # the backbones the method can build on; empty = any
+    NATIVE_SHAPES: ClassVar[bool] = False  # reads tasks of different native sizes (cropping them off the canvas)
 
     def __init__(self, tasks: TaskSpec, backbone: str, hparams: dict[str, Any] | None = None,
                  backbone_options: dict[str, Any] | None = None, total_iterations: int = 1,
@@ -56,6 +65,11 @@ class Method:
         if self.BACKBONES and backbone not in self.BACKBONES:
             raise ValueError(f"method {self.name!r} builds on backbone {' or '.join(map(repr, self.BACKBONES))}, "
                              f"got {backbone!r}")
+        if tasks.mixed_shapes and not self.NATIVE_SHAPES:
+            sizes = ", ".join(f"{n} {tasks.native_shape(t)}" for t, n in enumerate(tasks.names))
+            raise ValueError(f"method {self.name!r} needs tasks of one image size; this suite keeps each task at its "
+                             f"own ({sizes}) on a {tasks.image_shape} canvas: use a method with NATIVE_SHAPES (ae, "
+                             f"jae) or the suite's resizing option")
         self.tasks, self.backbone = tasks, backbone
         self.backbone_options = dict(backbone_options or {})
         self.hparams = resolve_hparams(type(self), hparams or {})

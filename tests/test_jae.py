@@ -18,19 +18,19 @@ TINY = {"hidden": [16, 8, 4, 8, 16]}
 
 def test_parameter_counts_of_the_mnist_halves_models():
     """specs/jae.md 2.1: AE pair 2.14 M, JAE 4.20 M, JAE-reduced 2.76 M; the built models have these counts."""
-    assert round(ae_params(784, 2, MNIST_WIDTHS) / 1e6, 2) == 2.14
-    assert round(jae_params(784, 2, MNIST_WIDTHS, 3) / 1e6, 2) == 4.20
+    assert round(ae_params([784, 784], MNIST_WIDTHS) / 1e6, 2) == 2.14
+    assert round(jae_params([784, 784], MNIST_WIDTHS, 3) / 1e6, 2) == 4.20
     assert scaled(MNIST_WIDTHS, 0.7071) == [354, 177, 23, 177, 354]
-    assert round(jae_params(784, 2, scaled(MNIST_WIDTHS, 0.7071), 3) / 1e6, 2) == 2.76
-    for name, hparams, expected in [("ae", {}, ae_params(784, 2, MNIST_WIDTHS)),
-                                    ("jae", {}, jae_params(784, 2, MNIST_WIDTHS, 3)),
-                                    ("jae", {"shared_depth": 1}, jae_params(784, 2, MNIST_WIDTHS, 1))]:
+    assert round(jae_params([784, 784], scaled(MNIST_WIDTHS, 0.7071), 3) / 1e6, 2) == 2.76
+    for name, hparams, expected in [("ae", {}, ae_params([784, 784], MNIST_WIDTHS)),
+                                    ("jae", {}, jae_params([784, 784], MNIST_WIDTHS, 3)),
+                                    ("jae", {"shared_depth": 1}, jae_params([784, 784], MNIST_WIDTHS, 1))]:
         m = create_method(name, HALVES, "jae-mlp", hparams, backbone_options={"hidden": MNIST_WIDTHS})
         assert m.describe()["params"] == expected, (name, hparams)
 
 
 def test_match_ae_makes_the_jae_as_large_as_the_ae_pair():
-    scale = matching_scale(784, 2, MNIST_WIDTHS, 3)
+    scale = matching_scale([784, 784], MNIST_WIDTHS, 3)
     assert 0.5 < scale < 0.65  # specs/jae.md: about 0.57
     m = create_method("jae", HALVES, "jae-mlp", {"width_scale": "match-ae"}, backbone_options={"hidden": MNIST_WIDTHS})
     info = m.describe()
