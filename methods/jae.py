@@ -362,9 +362,11 @@ class JointAutoencoder(Autoencoders):
             self.optimizer.state.clear()
             self.phase = phase
         hp = self.hparams
-        if phase == 0:
-            return super().objective(x, y, iteration) if hp["procedure"] == "end-to-end" else \
-                self.reconstruction_loss(x, self.all_tasks)[::2]  # common-branch phase 1: Eq. 1 alone
+        if phase == 0 and hp["procedure"] == "end-to-end":
+            return super().objective(x, y, iteration)
+        if phase == 0:  # common-branch phase 1: Eq. 1 alone
+            loss, _, logs = self.reconstruction_loss(x, self.all_tasks)
+            return loss, logs
         if hp["procedure"] == "end-to-end":  # after the freeze
             if hp["after_freeze"] == "none":
                 return None, {}

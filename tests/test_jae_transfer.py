@@ -204,3 +204,16 @@ def test_a_common_branch_run_resumed_inside_phase_two_equals_an_uninterrupted_on
     resumed = run_job(Job(tiny_mu, "cb", 0), progress=False)
     assert resumed["resumed_from"] == 6
     assert json.dumps(whole["curves"]) == json.dumps(resumed["curves"])
+
+
+def test_the_svhn_suites_say_offline_what_is_missing_and_how_to_import_it():
+    from sharebench.datasets.digit_transfer import gray28
+    from sharebench.datasets.errors import MissingDataError
+
+    for name in ("svhn-mnist", "svhn-usps", "svhn-mnist-usps"):
+        with pytest.raises(MissingDataError, match=r"(?s)svhn.*train_32x32\.mat.*sharebench import svhn"):
+            build_suite(name)
+    rgb = np.zeros((2, 32, 32, 3), np.uint8)
+    rgb[..., 1] = 255  # pure green: PIL's "L" weighs it 0.587
+    out = gray28(rgb)
+    assert out.shape == (2, 28, 28, 1) and abs(int(out[0, 5, 5, 0]) - 150) <= 1
