@@ -2,7 +2,8 @@
 
 A job's configuration hash includes this fingerprint, so a record (or checkpoint, or stored model)
 made by other code for the job is never reused silently: `train` retrains it and says why. The files
-are the method's own modules (its class and every base class in sharebench), the networks, banks and
+are the method's own modules (its class and every base class in sharebench, and the helper modules it names in
+`CODE_MODULES`), the networks, banks and
 optimisers they build on, the runner, sampling, metrics and suite building. Editing `lws.py` retrains
 LWS only; editing the banks retrains every banked method. (benchopt hashes each solver's file the same way.)
 """
@@ -24,7 +25,8 @@ def method_modules(method: str) -> list[str]:
     from sharebench.methods import get_method
 
     cls = get_method(method)
-    return sorted({c.__module__ for c in cls.__mro__ if c.__module__.startswith("sharebench.")})
+    own = {c.__module__ for c in cls.__mro__ if c.__module__.startswith("sharebench.")}
+    return sorted(own | set(getattr(cls, "CODE_MODULES", ())))
 
 
 @functools.cache

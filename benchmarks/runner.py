@@ -272,6 +272,7 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
 
     # the last evaluation (always at the last iteration): no checkpoint is selected on the test set
     metrics = {key: values[-1] for key, values in curves["metrics"].items()}
+    metrics.update(method.final_analysis(data["x_test"], data["y_test"]))
     metrics_variants = {v: {key: values[-1] for key, values in m.items()}
                         for v, m in curves.get("variants", {}).items()}
     record = {

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -125,6 +126,7 @@ class Autoencoders(Method):
     HPARAMS: ClassVar[dict[str, Any]] = {**OPTIM_HPARAMS, "recon_weight": 1.0, "classify": False, "ce_weight": 1.0}
     BACKBONES: ClassVar[tuple[str, ...]] = ("jae-mlp",)  # the branches are built here from its `hidden`
     NATIVE_SHAPES: ClassVar[bool] = True  # each task's input and output layers have its own image's size
+    CODE_MODULES: ClassVar[tuple[str, ...]] = ("sharebench.methods.hard_sharing", "sharebench.methods.jae_analysis")
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -289,6 +291,7 @@ class JointAutoencoder(Autoencoders):
         "phases": [0.6, 0.2, 0.2],
         "freeze_at": 0,  # Fig. 3(d): from this iteration on (0: never) only `after_freeze` trains
         "after_freeze": "source-recon",  # the source's reconstruction alone, or "none" (no update: the control)
+        "fig2_points": 0,  # > 0: Fig. 2's t-SNE / Fisher analysis on this many test images of both tasks at the end
     }
     PROCEDURES: ClassVar[tuple[str, ...]] = ("end-to-end", "common-branch")
 
@@ -380,6 +383,30 @@ class JointAutoencoder(Autoencoders):
             self.detach_shared = False
         ce = multitask_loss(self.head(code, tasks), y[tasks])
         return self.hparams["ce_weight"] * ce, {"ce": float(ce.detach())}
+
+    @torch.no_grad()
+    def final_analysis(self, x_test: list[Tensor], y_test: list[Tensor]) -> dict[str, float]:
+        """Fig. 2(a): the halves' separation in each bottleneck (methods/jae_analysis.py), on `fig2_points` test
+        images drawn evenly from both tasks (RandomState(0)); two tasks of one image size only."""
+        from sharebench.methods.jae_analysis import separation_metrics
+
+        n = self.hparams["fig2_points"]
+        if not n or self.tasks.num_tasks != 2 or self.ragged:
+            return {}
+        rng = np.random.RandomState(0)
+        picks = [rng.permutation(len(x))[: n // 2] for x in x_test]
+        images = torch.cat([x[torch.from_numpy(p).to(x.device)] for x, p in zip(x_test, picks)])
+        groups = np.concatenate([np.full(len(p), t) for t, p in enumerate(picks)])
+        for m in self.modules_():
+            m.eval()
+        middle = len(self.widths) // 2
+        codes = {}
+        for t in range(2):
+            tasks = self.all_tasks[t:t + 1]
+            flat = self.flatten(images.unsqueeze(0), tasks)
+            for kind, branch in (("private", self.private), ("shared", self.shared)):
+                codes[(kind, t)] = branch(flat, tasks)[middle][0].cpu().numpy()
+        return separation_metrics(codes, groups)
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "phase": self.phase}

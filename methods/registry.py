@@ -57,6 +57,7 @@ class Method:
     STREAMS: ClassVar[dict[str, str]] = {"train": "all"}
     REQUIRES: ClassVar[tuple[str, ...]] = ()  # names of the trained networks the method needs (`models`)
     BACKBONES: ClassVar[tuple[str, ...]] = ()  # the backbones the method can build on; empty = any
+    CODE_MODULES: ClassVar[tuple[str, ...]] = ()  # further sharebench modules its numbers depend on (provenance)
     NATIVE_SHAPES: ClassVar[bool] = False  # reads tasks of different native sizes (cropping them off the canvas)
 
     def __init__(self, tasks: TaskSpec, backbone: str, hparams: dict[str, Any] | None = None,
@@ -106,6 +107,11 @@ class Method:
         raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:
+        return {}
+
+    def final_analysis(self, x_test: list[Tensor], y_test: list[Tensor]) -> dict[str, float]:
+        """Scalars computed once on the trained model from the test sets (the JAE's Fisher criterion of Fig. 2),
+        added to the record's final metrics; none by default."""
         return {}
 
     # -- evaluation variants: one trained model scored several ways (Bilen Table 4: which BN moments at test)

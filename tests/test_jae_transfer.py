@@ -217,3 +217,31 @@ def test_the_svhn_suites_say_offline_what_is_missing_and_how_to_import_it():
     rgb[..., 1] = 255  # pure green: PIL's "L" weighs it 0.587
     out = gray28(rgb)
     assert out.shape == (2, 28, 28, 1) and abs(int(out[0, 5, 5, 0]) - 150) <= 1
+
+
+def test_fisher_criterion_matches_the_closed_form_and_n_times_j_is_size_free():
+    from sharebench.methods.jae_analysis import fisher_criterion
+
+    rng = np.random.RandomState(0)
+    for n in (200, 2000):
+        a, b = rng.randn(n, 2), rng.randn(n, 2) + [3.0, 0.0]
+        points, groups = np.concatenate([a, b]), np.repeat([0, 1], n)
+        scatter = sum((g - g.mean(0)).T @ (g - g.mean(0)) for g in (a, b))
+        delta = b.mean(0) - a.mean(0)
+        assert fisher_criterion(points, groups) == pytest.approx(delta @ np.linalg.solve(scatter, delta))
+        assert 2 * n * fisher_criterion(points, groups) == pytest.approx(9, rel=0.15)  # N d^2 / (N s^2), s = 1
+
+
+def test_the_jae_reports_figure_2_separation_for_two_tasks_and_the_fingerprint_covers_it():
+    from sharebench.benchmarks.provenance import method_modules
+
+    torch.manual_seed(0)
+    m = create_method("jae", PAIR, "jae-mlp", {"fig2_points": 60}, backbone_options=TINY)
+    x = [torch.rand(40, 1, 8, 8), torch.rand(40, 1, 8, 8) * 0.2]
+    out = m.final_analysis(x, [torch.zeros(40, dtype=torch.long)] * 2)
+    assert {"fisher/private", "fisher/shared", "fisher_ratio", "varratio/private", "varratio/shared",
+            "fisher_n/private", "fisher_raw/shared"} <= set(out)
+    assert all(np.isfinite(v) for v in out.values())
+    assert create_method("jae", PAIR, "jae-mlp", {}, backbone_options=TINY).final_analysis(x, x) == {}
+    assert "sharebench.methods.jae_analysis" in method_modules("jae")
+    assert "sharebench.methods.hard_sharing" in method_modules("ae")
