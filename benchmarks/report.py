@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from sharebench.benchmarks.analysis import ALPHA  # noqa: E402
+from sharebench.benchmarks.analysis import ALPHA, load_records, runs_frame  # noqa: E402
 from sharebench.benchmarks.config import Experiment  # noqa: E402
 from sharebench.benchmarks.metrics import get_metric  # noqa: E402
 from sharebench.benchmarks.papers import paper_for, registered_papers  # noqa: E402
@@ -124,7 +124,9 @@ def write_report(exps: list[Experiment], skipped: list[str], results: Path, out:
                                                      "p", "p_holm", "p_min", "underpowered", "n_a", "n_b"]),
               "curves": pd.read_csv(results / "curves.csv"),
               "assignments": _read(results / "assignments.csv", ["experiment", "method", "seed", "layer",
-                                                                 "layer_index", "task", "slot", "group_size"])}
+                                                                 "layer_index", "task", "slot", "group_size"]),
+              # every run's final metrics, for figures with a dot per seed and tests within an arm (JAE Fig. 2)
+              "runs": runs_frame([r for exp in exps for r in load_records(exp)])}
     out.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = ["# sharebench report", "", f"Profile `{profile}`, generated {stamp}. Numbers come from the run "

@@ -19,6 +19,7 @@ import pytest
 
 from sharebench.benchmarks.analysis import analyze
 from sharebench.benchmarks.config import experiments, load_params
+from sharebench.benchmarks.report import write_report
 from sharebench.benchmarks.runner import Job, run_jobs
 from sharebench.datasets.suites import build_suite, save_suite
 from tests.conftest import REPO
@@ -38,6 +39,8 @@ def test_quick_profile_matches_golden(tmp_path):
     jobs = [Job(e, m, s) for e in exps for m in e.methods for s in e.seeds]
     assert run_jobs(jobs, n_parallel=2) == []
     summary = analyze(exps, tmp_path / "out")["summary"]
+    # the report renders every paper's section from these records (its figures read per-seed values)
+    assert write_report(exps, [], tmp_path / "out", tmp_path / "report", "quick").exists()
     got = summary[summary.metric.isin(METRICS)][["experiment", "method", "metric", "mean", "n"]]
     if os.environ.get("SHAREBENCH_UPDATE_GOLDEN"):
         GOLDEN.parent.mkdir(parents=True, exist_ok=True)
