@@ -299,7 +299,7 @@ def build_mnist_halves(train_per_task: int | None = None, split_seed: int = 666,
         xtr, ytr = train["x"][mtr], train["y"][mtr] - lo
         chosen, _ = stratified_subset(ytr, size, split_seed)
         tasks.append(Task(task_name, xtr[chosen], ytr[chosen], test["x"][mte], test["y"][mte] - lo, 5,
-                          {"source": "mnist", "label_semantics": "digits"}))
+                          {"source": "mnist", "label_semantics": f"digits {lo}-{lo + 4} as 0-4"}))
     counts = ", ".join(str(len(t.y_train)) for t in tasks)
     notes = [f"training images per half (stratified, seed {split_seed}): {counts}"] if train_sizes else []
     return Suite(name, tasks, notes=notes, provenance=[p_train.to_dict(), p_test.to_dict()])
@@ -319,7 +319,7 @@ def build_embedded_halves(size: int = 16, test_fraction: float = 0.4, split_seed
         tr, te = train_test_split(idx, test_size=test_fraction, stratify=y[idx], random_state=split_seed)
         tr, te = np.sort(tr), np.sort(te)
         tasks.append(Task(name, x[tr], y[tr] - lo, x[te], y[te] - lo, 5,
-                          {"source": "sklearn-digits", "label_semantics": "digits"}))
+                          {"source": "sklearn-digits", "label_semantics": f"digits {lo}-{lo + 4} as 0-4"}))
     return Suite("embedded-halves", tasks, notes=["scikit-learn 8x8 digits split into 0-4 and 5-9, stands in for "
                                                   "the MNIST halves"],
                  provenance=[{"source": "sklearn-digits", "split": "all", "origin": "package",

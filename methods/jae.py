@@ -123,7 +123,11 @@ class DenseBranch(nn.Module):
 class Autoencoders(Method):
     """What `ae` and `jae` share: flattening, the reconstruction loss, Adam, the state, reconstruct()."""
 
-    HPARAMS: ClassVar[dict[str, Any]] = {**OPTIM_HPARAMS, "recon_weight": 1.0, "classify": False, "ce_weight": 1.0}
+    # classifier: "per-task" (a linear head per task, the spec's reading of Fig. 1(c)) or "shared" (one head for
+    # every task on its code; tasks must label the same things: the suite extra asking whether the source's labels
+    # then reach the target)
+    HPARAMS: ClassVar[dict[str, Any]] = {**OPTIM_HPARAMS, "recon_weight": 1.0, "classify": False, "ce_weight": 1.0,
+                                         "classifier": "per-task"}
     BACKBONES: ClassVar[tuple[str, ...]] = ("jae-mlp",)  # the branches are built here from its `hidden`
     NATIVE_SHAPES: ClassVar[bool] = True  # each task's input and output layers have its own image's size
     CODE_MODULES: ClassVar[tuple[str, ...]] = ("sharebench.methods.hard_sharing", "sharebench.methods.jae_analysis")
@@ -140,8 +144,16 @@ class Autoencoders(Method):
         self.ragged = len(set(self.shapes)) > 1
         self.all_tasks = torch.arange(self.tasks.num_tasks, device=self.device)
         self.build()
+        if self.hparams["classifier"] not in ("per-task", "shared"):
+            raise ValueError(f"method {self.name!r}: classifier must be 'per-task' or 'shared', got "
+                             f"{self.hparams['classifier']!r}")
         if self.hparams["classify"]:
-            self.head = HeadBank(self.code_width(), self.tasks.num_classes, init="glorot-uniform")
+            shared = self.hparams["classifier"] == "shared"
+            semantics = set(self.tasks.label_semantics)
+            if shared and (len(semantics) != 1 or "" in semantics):
+                raise ValueError(f"method {self.name!r}: a shared classifier needs tasks whose labels mean the same "
+                                 f"things (the suite's label_semantics: {self.tasks.label_semantics})")
+            self.head = HeadBank(self.code_width(), self.tasks.num_classes, init="glorot-uniform", shared=shared)
         self.to(self.device)
         self.optimizer, self.scheduler = make_optimizer(self.parameters(), self.hparams, self.total_iterations)
 
@@ -316,6 +328,8 @@ class JointAutoencoder(Autoencoders):
             if not hp["classify"] or not self.tasks.with_role("source") or not self.tasks.with_role("target"):
                 raise ValueError(f"{where}: the common-branch procedure and freeze_at need `classify: true` and "
                                  "tasks with the roles source and target")
+            if hp["classifier"] == "shared":  # phase 3 would move the source's classifier
+                raise ValueError(f"{where}: the common-branch procedure and freeze_at need per-task classifiers")
             if hp["weight_decay"]:  # weight decay would move the parameters a phase leaves alone
                 raise ValueError(f"{where}: the common-branch procedure and freeze_at need weight_decay 0")
         self.sources = torch.tensor(self.tasks.with_role("source"), device=self.device)

@@ -268,3 +268,18 @@ def test_the_report_draws_figure_3_and_counts_seeds_above_the_quoted_literature(
     assert (tmp_path / "figures" / "jae-mnist-usps-fig3d.png").exists()
     assert "> CoGAN 91.2" in text and "> ADDA fine-tuned at 50 per digit 92.6" in text
     assert "| jae-k50 | 90.2 ± 0.2 (5) | 0 / 5" in text  # 90.0-90.4 % beats no quoted method above 90
+
+
+def test_a_shared_classifier_needs_tasks_that_label_the_same_things():
+    digits = TaskSpec(["src", "tgt"], [4, 4], (8, 8, 1), ("source", "target"), ("digits", "digits"))
+    m = create_method("jae", digits, "jae-mlp", {"classify": True, "classifier": "shared"}, backbone_options=TINY)
+    assert m.head.linear.weight.shape[0] == 1  # one output layer for both tasks
+    halves = TaskSpec(["a", "b"], [4, 4], (8, 8, 1), label_semantics=("digits 0-4 as 0-4", "digits 5-9 as 0-4"))
+    for spec in (PAIR, halves):
+        with pytest.raises(ValueError, match="label"):
+            create_method("jae", spec, "jae-mlp", {"classify": True, "classifier": "shared"}, backbone_options=TINY)
+    with pytest.raises(ValueError, match="per-task classifiers"):
+        create_method("jae", digits, "jae-mlp", {"classify": True, "classifier": "shared", "freeze_at": 3},
+                      backbone_options=TINY)
+    with pytest.raises(ValueError, match="classifier must be"):
+        create_method("jae", digits, "jae-mlp", {"classifier": "both"}, backbone_options=TINY)
