@@ -1,9 +1,11 @@
-"""Single-class tasks for the JAE paper's Table 1: CIFAR-10 airplane (A), deer (D), horse (H) and ship (S), one
-suite per pair (`cifar10-A-D`, ...), each task the class's 5,000 training and 1,000 test images (label 0).
+"""Single-class tasks for the JAE paper's reconstruction experiments. Table 1: CIFAR-10 airplane (A), deer (D),
+horse (H) and ship (S), one suite per pair (`cifar10-A-D`, ...), each task the class's 5,000 training and 1,000 test
+images (label 0).
 
 The autoencoder baseline of a pair is two independent class autoencoders, so a pair's AE error is "the mean AE
 error" of its two classes, as the paper computes it. CIFAR-10 comes from the official archive or, offline, from an
-explicit import (the mirror's WebP mosaics, marked not checksum-verified).
+explicit import (the mirror's WebP mosaics, marked not checksum-verified). Sec. 4.1's CelebA men / women
+(`celeba-gender`, paper profile) are two such tasks too.
 """
 
 from __future__ import annotations
@@ -34,4 +36,20 @@ def build_cifar10_pair(pair: str, offline: bool | None = None) -> Suite:
                  provenance=[p_train.to_dict(), p_test.to_dict()])
 
 
+def build_celeba_gender(train_per_gender: int = 10000, offline: bool | None = None) -> Suite:
+    """The JAE paper's CelebA experiment: men and women as two tasks, 12,000 faces each (the source's draw), the first
+    10,000 for training and the other 2,000 for testing (label 0); aligned faces, center crop 140, 32 x 32 RGB."""
+    arrays, prov = load_split("celeba", "all", offline)
+    tasks = []
+    for name, g in (("women", 0), ("men", 1)):
+        x = arrays["x"][arrays["y"] == g]
+        zeros = np.zeros(len(x), np.int64)
+        tasks.append(Task(name, x[:train_per_gender], zeros[:train_per_gender], x[train_per_gender:],
+                          zeros[train_per_gender:], 1, {"source": "celeba", "male": g}))
+    return Suite("celeba-gender", tasks, provenance=[prov.to_dict()],
+                 notes=["CelebA aligned faces by the Male attribute, 12,000 per gender (RandomState(666)), center "
+                        "crop 140, 32 x 32 RGB; the first 10,000 train, the other 2,000 test"])
+
+
 PAIR_SUITES = {f"cifar10-{pair}": functools.partial(build_cifar10_pair, pair) for pair in PAIRS}
+PAIR_SUITES["celeba-gender"] = build_celeba_gender

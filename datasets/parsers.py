@@ -85,6 +85,40 @@ def parse_esl_usps(files: list[Path], options: dict) -> Arrays:
     return _images_labels(x.reshape(-1, 16, 16), table[:, 0].astype(np.int64))
 
 
+def read_celeba_attribute(text: str, name: str) -> tuple[list[str], np.ndarray]:
+    """list_attr_celeba.txt (a count, the 40 attribute names, then "<image> +-1 ...") -> image names and one
+    attribute as 0 / 1."""
+    lines = text.splitlines()
+    names = lines[1].split()
+    if name not in names:
+        raise DataError(f"CelebA attributes have no {name!r} (found {len(names)} names)")
+    column = names.index(name) + 1
+    rows = [line.split() for line in lines[2:] if line.strip()]
+    return [r[0] for r in rows], (np.array([int(r[column]) for r in rows]) > 0).astype(np.int64)
+
+
+def parse_celeba_gender(files: list[Path], options: dict) -> Arrays:
+    """The JAE paper's CelebA men / women: `per_gender` faces of each (RandomState(seed) permutation of each gender's
+    images, first n), center crop `crop`, resized to `size` (bilinear, antialiased); y = Male (1) / not (0).
+    Only the chosen images are decoded."""
+    from PIL import Image
+
+    by_name = {f.name: f for f in files}
+    images, male = read_celeba_attribute(by_name["list_attr_celeba.txt"].read_text(), "Male")
+    rng = np.random.RandomState(options["seed"])
+    chosen = np.concatenate([rng.permutation(np.flatnonzero(male == g))[:options["per_gender"]] for g in (0, 1)])
+    crop, size = options["crop"], options["size"]
+    out = np.empty((len(chosen), size, size, 3), dtype=np.uint8)
+    with zipfile.ZipFile(by_name["img_align_celeba.zip"]) as zf:
+        for i, k in enumerate(chosen):
+            with Image.open(io.BytesIO(zf.read(f"img_align_celeba/{images[k]}"))) as im:
+                w, h = im.size
+                left, top = (w - crop) // 2, (h - crop) // 2
+                face = im.convert("RGB").crop((left, top, left + crop, top + crop))
+                out[i] = np.asarray(face.resize((size, size), Image.BILINEAR), dtype=np.uint8)
+    return {"x": out, "y": male[chosen]}
+
+
 def parse_cifar(files: list[Path], options: dict) -> Arrays:
     """The python-pickle CIFAR tarballs; CIFAR-100 also gives coarse labels as `y_coarse`."""
     from sharebench.datasets.fetch import safe_extract
@@ -267,6 +301,7 @@ PARSERS: dict[str, Callable[[list[Path], dict], Arrays]] = {
     "emnist": parse_emnist,
     "libsvm_usps": parse_libsvm_usps,
     "esl_usps": parse_esl_usps,
+    "celeba_gender": parse_celeba_gender,
     "cifar": parse_cifar,
     "svhn": parse_svhn,
     "omniglot": parse_omniglot,

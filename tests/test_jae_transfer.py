@@ -283,3 +283,37 @@ def test_a_shared_classifier_needs_tasks_that_label_the_same_things():
                       backbone_options=TINY)
     with pytest.raises(ValueError, match="classifier must be"):
         create_method("jae", digits, "jae-mlp", {"classifier": "both"}, backbone_options=TINY)
+
+
+def _celeba_files(tmp_path, n: int = 6):
+    """img_align_celeba.zip (178 x 218 JPEGs in img_align_celeba/) and list_attr_celeba.txt, the official layout."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    names = [f"{i + 1:06d}.jpg" for i in range(n)]
+    with zipfile.ZipFile(tmp_path / "img_align_celeba.zip", "w") as zf:
+        for i, name in enumerate(names):
+            img = np.zeros((218, 178, 3), np.uint8)
+            img[39:179, 19:159] = 40 * i  # the 140 x 140 centre the crop keeps
+            buf = io.BytesIO()
+            Image.fromarray(img).save(buf, format="JPEG", quality=95)
+            zf.writestr(f"img_align_celeba/{name}", buf.getvalue())
+    attributes = ["5_o_Clock_Shadow", "Male", "Young"]
+    lines = [str(n), " ".join(attributes)] + [f"{name} -1 {1 if i % 2 else -1} 1" for i, name in enumerate(names)]
+    (tmp_path / "list_attr_celeba.txt").write_text("\n".join(lines) + "\n")
+    return [tmp_path / "img_align_celeba.zip", tmp_path / "list_attr_celeba.txt"]
+
+
+def test_celeba_gives_centre_cropped_faces_of_each_gender_and_says_how_to_import_them(tmp_path):
+    from sharebench.datasets.errors import MissingDataError
+    from sharebench.datasets.parsers import parse_celeba_gender
+
+    out = parse_celeba_gender(_celeba_files(tmp_path), {"per_gender": 2, "seed": 666, "crop": 140, "size": 32})
+    assert out["x"].shape == (4, 32, 32, 3) and out["y"].tolist() == [0, 0, 1, 1]
+    assert out["x"].std(axis=(1, 2, 3)).max() < 3  # only the uniform centre survives the crop
+    levels = sorted(int(v) for v in out["x"].mean(axis=(1, 2, 3)).round())
+    assert all(abs(v - 40 * round(v / 40)) <= 3 for v in levels)
+    with pytest.raises(MissingDataError, match=r"(?s)img_align_celeba\.zip.*sharebench import celeba"):
+        build_suite("celeba-gender")
