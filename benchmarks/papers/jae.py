@@ -124,7 +124,7 @@ def _figure3() -> Table:
 
 TABLES = [_table1(), _table2(), _table2_digits(), _figure3(), Table(
     "Sec. 4.1: MNIST halves (0-4 and 5-9), reconstruction", "recon_sse_task_mean",
-    [(LABELS[a], {"arm": a}) for a in LABELS],
+    [(LABELS[a], {"arm": a}) for a in ARMS_T1],
     [(COLUMN, {"experiment": "jae-mnist-halves"})],
     {(LABELS[a], COLUMN): Ref(v, n=1) for a, v in HALVES.items()},
     note="Unit inferred (sum of squared errors per image, pixels in [0, 1]); the paper reports single runs and no "
