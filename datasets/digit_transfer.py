@@ -30,31 +30,37 @@ def _first_of_permutation(arrays: dict[str, np.ndarray], n: int | None, seed: in
     return arrays["x"][order], arrays["y"][order]
 
 
+def _splits(source: str, offline: bool | None, provenance: list[dict]) -> tuple[dict, dict]:
+    """A source's train and test arrays; their provenance is appended to `provenance`."""
+    train, p_train = load_split(source, "train", offline)
+    test, p_test = load_split(source, "test", offline)
+    provenance += [p_train.to_dict(), p_test.to_dict()]
+    return train, test
+
+
+def _digit_task(name: str, source: str, x_train: np.ndarray, y_train: np.ndarray, test: dict[str, np.ndarray],
+                meta: dict | None = None) -> Task:
+    return Task(name, x_train, y_train.astype(np.int64), test["x"], test["y"].astype(np.int64), 10,
+                {"source": source, "label_semantics": "digits", **(meta or {})})
+
+
 def _usps_task(x_train: np.ndarray, y_train: np.ndarray, test: dict[str, np.ndarray], usps_size: int) -> Task:
-    meta: dict = {"source": "usps-esl", "label_semantics": "digits"}
     if usps_size == 16:
-        meta["native_shape"] = list(x_train.shape[1:])
-        x_train, x_test = on_canvas(x_train, CANVAS), on_canvas(test["x"], CANVAS)
-    elif usps_size == 28:
-        x_train, x_test = resize(x_train, 28), resize(test["x"], 28)
-    else:
-        raise ValueError(f"usps_size must be 16 (native, on a canvas) or 28 (resized), got {usps_size!r}")
-    return Task("usps", x_train, y_train.astype(np.int64), x_test, test["y"].astype(np.int64), 10, meta)
+        return _digit_task("usps", "usps-esl", on_canvas(x_train, CANVAS), y_train,
+                           {"x": on_canvas(test["x"], CANVAS), "y": test["y"]},
+                           {"native_shape": list(x_train.shape[1:])})
+    if usps_size == 28:
+        return _digit_task("usps", "usps-esl", resize(x_train, 28), y_train, {"x": resize(test["x"], 28),
+                                                                              "y": test["y"]})
+    raise ValueError(f"usps_size must be 16 (native, on a canvas) or 28 (resized), got {usps_size!r}")
 
 
 def build_digits_mu(mnist_train: int | None = 2000, usps_train: int | None = 1800, split_seed: int = 666,
                     usps_size: int = 16, offline: bool | None = None) -> Suite:
-    provenance = []
-    loaded = {}
-    for source in ("mnist", "usps-esl"):
-        train, p_train = load_split(source, "train", offline)
-        test, p_test = load_split(source, "test", offline)
-        provenance += [p_train.to_dict(), p_test.to_dict()]
-        loaded[source] = (train, test)
-    (m_train, m_test), (u_train, u_test) = loaded["mnist"], loaded["usps-esl"]
-    x, y = _first_of_permutation(m_train, mnist_train, split_seed)
-    mnist = Task("mnist", x, y.astype(np.int64), m_test["x"], m_test["y"].astype(np.int64), 10,
-                 {"source": "mnist", "label_semantics": "digits"})
+    provenance: list[dict] = []
+    m_train, m_test = _splits("mnist", offline, provenance)
+    u_train, u_test = _splits("usps-esl", offline, provenance)
+    mnist = _digit_task("mnist", "mnist", *_first_of_permutation(m_train, mnist_train, split_seed), m_test)
     usps = _usps_task(*_first_of_permutation(u_train, usps_train, split_seed), u_test, usps_size)
     notes = [f"MNIST: the first {len(mnist.y_train)} of a RandomState({split_seed}) permutation of its training "
              f"set; USPS (ESL version): the first {len(usps.y_train)} of one of its 7,291; full test sets",
@@ -72,19 +78,13 @@ def gray28(x: np.ndarray) -> np.ndarray:
 
 def build_svhn_digits(targets: tuple[str, ...], offline: bool | None = None) -> Suite:
     """SVHN (the source) with MNIST and / or USPS, complete training sets."""
-    train, p_train = load_split("svhn", "train", offline)
-    test, p_test = load_split("svhn", "test", offline)
-    provenance = [p_train.to_dict(), p_test.to_dict()]
-    tasks = [Task("svhn", gray28(train["x"]), train["y"], gray28(test["x"]), test["y"], 10,
-                  {"source": "svhn", "label_semantics": "digits"})]
+    provenance: list[dict] = []
+    train, test = _splits("svhn", offline, provenance)
+    tasks = [_digit_task("svhn", "svhn", gray28(train["x"]), train["y"], {"x": gray28(test["x"]), "y": test["y"]})]
     for name in targets:
-        source = "usps-esl" if name == "usps" else name
-        t_train, p1 = load_split(source, "train", offline)
-        t_test, p2 = load_split(source, "test", offline)
-        provenance += [p1.to_dict(), p2.to_dict()]
+        t_train, t_test = _splits("usps-esl" if name == "usps" else name, offline, provenance)
         tasks.append(_usps_task(t_train["x"], t_train["y"], t_test, 16) if name == "usps" else
-                     Task(name, t_train["x"], t_train["y"].astype(np.int64), t_test["x"],
-                          t_test["y"].astype(np.int64), 10, {"source": name, "label_semantics": "digits"}))
+                     _digit_task(name, name, t_train["x"], t_train["y"], t_test))
     return Suite("-".join(["svhn", *targets]), tasks, provenance=provenance,
                  notes=["SVHN in grayscale, bilinear 32 -> 28 px, no `extra` split; complete training sets"])
 
