@@ -77,7 +77,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     executor = args.executor or params.get("train_executor", "local")
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
-    failures = run_jobs(jobs, args.jobs, args.device, executor=executor, slurm=slurm)
+    pack = args.pack if args.pack is not None else int(params.get("train_pack", 1))
+    failures = run_jobs(jobs, args.jobs, args.device, executor=executor, slurm=slurm, pack=pack)
     for f in failures:
         log.error("FAILED %s", f)
     return 1 if failures else 0
@@ -203,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, help="only the first N seeds")
     p.add_argument("--jobs", "-j", type=int, default=1, help="jobs run in parallel (one CPU thread each)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    p.add_argument("--pack", type=int, help="train up to N seeds of one arm as one packed model (GPU; default: "
+                   "params' train_pack, else 1 = no packing)")
     p.add_argument("--executor", help=f"{' | '.join(EXECUTORS)} (default: params' train_executor, else local)")
     p.add_argument("--slurm-partition", help="Slurm partition (overrides params' slurm: block)")
     p.add_argument("--slurm-gpus", type=int, help="GPUs per job")

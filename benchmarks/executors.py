@@ -79,20 +79,21 @@ class JobTask:
     def __init__(self, environment: dict[str, str]):
         self.environment = environment  # SHAREBENCH_* of the submitting shell: the same data and results folders
 
-    def __call__(self, job, device: str) -> str:
+    def __call__(self, group, device: str) -> str:
         os.environ.update(self.environment)
         from sharebench.benchmarks.runner import _worker
 
-        return _worker(job, device)
+        return _worker(group, device)
 
-    def checkpoint(self, job, device: str):
+    def checkpoint(self, group, device: str):
         import submitit
 
-        return submitit.helpers.DelayedSubmission(self, job, device)
+        return submitit.helpers.DelayedSubmission(self, group, device)
 
 
-def run_with_submitit(todo: list, device: str, kind: str, options: dict[str, Any]) -> list[str]:
-    """Submit `todo` as one job array and wait; returns the failures as `runner.run_jobs` does."""
+def run_with_submitit(groups: list[list], device: str, kind: str, options: dict[str, Any]) -> list[str]:
+    """Submit `groups` (one job, or packed seeds of one arm, each) as one job array and wait; returns the
+    failures as `runner.run_jobs` does."""
     executor = make_executor(kind, options)
     from sharebench.benchmarks.runner import results_root
     from sharebench.datasets.fetch import data_root
@@ -100,14 +101,15 @@ def run_with_submitit(todo: list, device: str, kind: str, options: dict[str, Any
     environment = {k: v for k, v in os.environ.items() if k.startswith("SHAREBENCH_")}
     environment.update(SHAREBENCH_DATA=str(data_root().resolve()), SHAREBENCH_RESULTS=str(results_root().resolve()))
     task = JobTask(environment)
-    submitted = executor.map_array(task, todo, [device] * len(todo))
+    submitted = executor.map_array(task, groups, [device] * len(groups))
     log.info("submitted %d job(s) to %s (%s)", len(submitted), kind,
              ", ".join(sorted({str(s.job_id).split("_")[0] for s in submitted})))
     failures = []
-    for job, handle in zip(todo, submitted):
+    for group, handle in zip(groups, submitted):
+        label = ", ".join(job.label for job in group)
         try:
             log.info("%s", handle.result())
         except Exception as err:  # noqa: BLE001 - report every failure, keep waiting for the others
-            log.error("%s failed (submitit job %s): %s", job.label, handle.job_id, err)
-            failures.append(f"{job.label}: {err}")
+            log.error("%s failed (submitit job %s): %s", label, handle.job_id, err)
+            failures.append(f"{label}: {err}")
     return failures

@@ -18,7 +18,8 @@ from pathlib import Path
 SHARED_MODULES = ["sharebench.methods.banks", "sharebench.methods.units", "sharebench.methods.networks",
                   "sharebench.methods.registry", "sharebench.methods.optim", "sharebench.benchmarks.runner",
                   "sharebench.benchmarks.sampling", "sharebench.benchmarks.metrics", "sharebench.benchmarks.store",
-                  "sharebench.datasets.suites", "sharebench.benchmarks.inputs", "sharebench.methods.norms"]
+                  "sharebench.datasets.suites", "sharebench.benchmarks.inputs", "sharebench.methods.norms",
+                  "sharebench.benchmarks.packed_runs", "sharebench.methods.packing"]
 
 
 def method_modules(method: str) -> list[str]:

@@ -91,9 +91,13 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
 
 
 def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    """The job's device; on CUDA cuDNN searches the fastest convolution algorithm per shape (a job repeats the
+    same shapes thousands of times; see benchmarks/gpu_speed.py for the measured effect)."""
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                       "cpu" if device == "auto" else device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    return dev
 
 
 def seed_everything(seed: int) -> None:
@@ -180,6 +184,103 @@ def required_models(exp: Experiment, device: torch.device) -> dict[str, Any]:
                                                                    keep_model=True))
 
 
+@dataclass
+class Prepared:
+    """What every seed of one (experiment, arm) reads: the suite, its tensors, the visible labels."""
+
+    suite_meta: dict[str, Any]
+    spec: TaskSpec
+    data: dict[str, list[torch.Tensor]]  # x_train, x_test, y_test (true labels of hidden samples removed)
+    masks: list[np.ndarray]  # per task, which training labels the method sees
+    y_visible: list[torch.Tensor]
+    eval_tasks: list[int]
+
+
+def prepare(job: Job, dev: torch.device, inputs_for_seed: bool = True) -> tuple[Prepared, InputPipeline | None]:
+    """Load the job's suite onto the device and hide the labels its arm may not see."""
+    exp = job.experiment
+    suite_meta = read_suite_meta(exp.suite)
+    suite = load_suite(exp.suite)
+    spec = task_spec(exp, suite)
+    inputs = InputPipeline(exp.input, [t.x_train for t in suite.tasks], spec.names, job.seed, dev) \
+        if exp.input and inputs_for_seed else None
+    data = to_tensors(suite, dev, inputs)
+    masks = visible_labels(exp, job.method, suite, spec.roles)
+    y_visible = [y.masked_fill(~torch.from_numpy(m).to(y.device), -1) for y, m in zip(data["y_train"], masks)]
+    del data["y_train"]  # the method never gets the true labels of hidden samples
+    return Prepared(suite_meta, spec, data, masks, y_visible, eval_task_indices(exp, spec.names, spec.roles)), inputs
+
+
+def new_curves() -> dict[str, Any]:
+    return {"iteration": [], "train_loss": [], "metrics": {}, "method": {}}
+
+
+def record_evaluation(method: Method, curves: dict[str, Any], iteration: int, losses: list[float], exp: Experiment,
+                      prep: Prepared) -> None:
+    """Evaluate the model in every evaluation variant and append the results to its curves."""
+    curves["iteration"].append(iteration)
+    curves["train_loss"].append(float(np.mean(losses)) if losses else None)
+    variants = method.eval_variants()
+    for variant in variants:  # the first is the arm's own result; others become `<arm>@<variant>`
+        method.set_eval_variant(variant)
+        pure = exp.batch_per_task if method.needs_pure_test_batches() else None
+        m = evaluate(method, prep.data, prep.spec.names, exp.metrics, prep.eval_tasks, pure_batch=pure)
+        target = curves["metrics"] if variant == variants[0] else \
+            curves.setdefault("variants", {}).setdefault(variant, {})
+        for key, value in m.items():
+            target.setdefault(key, []).append(value)
+    method.set_eval_variant(variants[0])
+    for key, value in method.snapshot().items():  # e.g. LWS' routing entropy over time
+        curves["method"].setdefault(key, []).append(value)
+
+
+def check_finite(out: dict[str, float], label: str, iteration: int, ckpt: Path) -> None:
+    if not np.isfinite(out["loss"]) or not np.isfinite(out.get("penalty", 0.0)):
+        kept = f"; the last good checkpoint is kept at {ckpt}" if ckpt.exists() else ""
+        raise NonFiniteLossError(f"{label}: non-finite loss {out} at iteration {iteration}{kept}")
+
+
+def is_eval_point(exp: Experiment, done: int) -> bool:
+    return done % exp.eval_interval == 0 or done == exp.iterations
+
+
+def build_record(job: Job, method: Method, prep: Prepared, curves: dict[str, Any], dev: torch.device,
+                 wall_time_s: float, resumed_from: int | None, inputs: InputPipeline | None = None,
+                 **extra: Any) -> dict[str, Any]:
+    """The job's record: its configuration, the last evaluation (no checkpoint is selected on the test set),
+    the curves, what the method reports of itself, versions and device."""
+    exp, cfg = job.experiment, job.config()
+    names, roles = prep.spec.names, prep.spec.roles
+    metrics = {key: values[-1] for key, values in curves["metrics"].items()}
+    metrics.update(method.final_analysis(prep.data["x_test"], prep.data["y_test"]))
+    metrics_variants = {v: {key: values[-1] for key, values in m.items()}
+                        for v, m in curves.get("variants", {}).items()}
+    return {
+        "experiment": exp.name, "method": job.method, "method_name": exp.arms[job.method].method, "seed": job.seed,
+        "profile": exp.profile, "config_hash": config_hash(cfg), "config": cfg, "hparams_resolved": method.hparams,
+        "suite": {"name": exp.suite, "content_hash": prep.suite_meta["content_hash"],
+                  "checksum_verified": prep.suite_meta["checksum_verified"], "notes": prep.suite_meta["notes"],
+                  "tasks": prep.suite_meta["tasks"]},
+        "roles": dict(zip(names, roles)), "eval_tasks": [names[t] for t in prep.eval_tasks],
+        **({"input_whitening": inputs.stats()} if inputs is not None else {}),
+        "labels_visible": {n: int(m.sum()) for n, m in zip(names, prep.masks)},
+        "metrics": metrics, "metrics_variants": metrics_variants, "curves": curves,
+        "method_info": method.describe(),
+        "versions": versions(), "device": str(dev) if dev.type != "cuda" else torch.cuda.get_device_name(dev),
+        "wall_time_s": round(wall_time_s, 3), "resumed_from": resumed_from,
+        "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **extra,
+    }
+
+
+def write_record(job: Job, record: dict[str, Any], method: Method | None = None) -> None:
+    """Atomically into the record store and the DVC output; with `method`, its final state into the model store."""
+    if method is not None:
+        atomic_torch_save(method.state_dict(), model_path(record["config_hash"]))
+    text = json.dumps(record, indent=1)
+    atomic_write_text(store_path(record["config_hash"]), text)
+    atomic_write_text(record_path(job.experiment, job.method, job.seed), text)
+
+
 def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: int | None = None,
             keep_model: bool = False) -> dict[str, Any]:
     """Train one job to completion (or resume it) and return its record.
@@ -190,26 +291,14 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
     exp = job.experiment
     torch.set_num_threads(1)  # the same record whatever the number of parallel jobs
     dev = resolve_device(device)
-    suite_meta = read_suite_meta(exp.suite)
-    cfg = job.config()
-    job_hash = config_hash(cfg)
-    suite = load_suite(exp.suite)
-    spec = task_spec(exp, suite)
-    names, roles = spec.names, spec.roles
-    inputs = InputPipeline(exp.input, [t.x_train for t in suite.tasks], names, job.seed, dev) if exp.input else None
-    data = to_tensors(suite, dev, inputs)
-    masks = visible_labels(exp, job.method, suite, roles)
-    y_visible = [y.masked_fill(~torch.from_numpy(m).to(y.device), -1) for y, m in zip(data["y_train"], masks)]
-    del data["y_train"]  # the method never gets the true labels of hidden samples
-    eval_tasks = eval_task_indices(exp, names, roles)
-    eval_names = [names[t] for t in eval_tasks]
-
+    job_hash = job.hash
+    prep, inputs = prepare(job, dev)
     models = required_models(exp, dev)
     seed_everything(job.seed)
-    method = build_method(job, dev, spec, models)
-    streams = StreamSet(type(method).STREAMS, list(roles), masks, data["x_train"], y_visible, exp.batch_per_task,
-                        seed=job.seed)
-    curves: dict[str, Any] = {"iteration": [], "train_loss": [], "metrics": {}, "method": {}}
+    method = build_method(job, dev, prep.spec, models)
+    streams = StreamSet(type(method).STREAMS, list(prep.spec.roles), prep.masks, prep.data["x_train"],
+                        prep.y_visible, exp.batch_per_task, seed=job.seed)
+    curves = new_curves()
     start, elapsed, resumed_from = 0, 0.0, None
     ckpt = checkpoint_path(job_hash)
     if ckpt.exists():
@@ -229,26 +318,9 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
                            "torch_rng": torch.get_rng_state(), "curves": curves, "iteration": iteration,
                            "elapsed": elapsed + time.perf_counter() - t0, "config_hash": job_hash}, ckpt)
 
-    variants = method.eval_variants()
-
-    def record_eval(iteration: int, losses: list[float]) -> None:
-        curves["iteration"].append(iteration)
-        curves["train_loss"].append(float(np.mean(losses)) if losses else None)
-        for variant in variants:  # the first is the arm's own result; others become `<arm>@<variant>`
-            method.set_eval_variant(variant)
-            pure = exp.batch_per_task if method.needs_pure_test_batches() else None
-            m = evaluate(method, data, names, exp.metrics, eval_tasks, pure_batch=pure)
-            target = curves["metrics"] if variant == variants[0] else \
-                curves.setdefault("variants", {}).setdefault(variant, {})
-            for key, value in m.items():
-                target.setdefault(key, []).append(value)
-        method.set_eval_variant(variants[0])
-        for key, value in method.snapshot().items():  # e.g. LWS' routing entropy over time
-            curves["method"].setdefault(key, []).append(value)
-
     t0 = time.perf_counter()
     if start == 0 and not curves["iteration"]:
-        record_eval(0, [])
+        record_evaluation(method, curves, 0, [], exp, prep)
     losses: list[float] = []
     bar = tqdm(range(start, exp.iterations), desc=job.label, disable=not progress, leave=False,
                mininterval=2.0, initial=start, total=exp.iterations)
@@ -257,44 +329,19 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
         if inputs is not None:
             batches = {k: Batch(inputs.train(b.x, b.tasks), b.y, b.tasks) for k, b in batches.items()}
         out = method.step(batches, it)
-        if not np.isfinite(out["loss"]) or not np.isfinite(out.get("penalty", 0.0)):
-            kept = f"; the last good checkpoint is kept at {ckpt}" if ckpt.exists() else ""
-            raise NonFiniteLossError(f"{job.label}: non-finite loss {out} at iteration {it + 1}{kept}")
+        check_finite(out, job.label, it + 1, ckpt)
         losses.append(out["loss"])
         done = it + 1
-        if done % exp.eval_interval == 0 or done == exp.iterations:
-            record_eval(done, losses)
+        if is_eval_point(exp, done):
+            record_evaluation(method, curves, done, losses, exp, prep)
             losses = []
             checkpoint(done)
             if stop_after is not None and done >= stop_after and done < exp.iterations:
                 raise KeyboardInterrupt(f"stopped after iteration {done} (test hook)")
     bar.close()
 
-    # the last evaluation (always at the last iteration): no checkpoint is selected on the test set
-    metrics = {key: values[-1] for key, values in curves["metrics"].items()}
-    metrics.update(method.final_analysis(data["x_test"], data["y_test"]))
-    metrics_variants = {v: {key: values[-1] for key, values in m.items()}
-                        for v, m in curves.get("variants", {}).items()}
-    record = {
-        "experiment": exp.name, "method": job.method, "method_name": exp.arms[job.method].method, "seed": job.seed,
-        "profile": exp.profile, "config_hash": job_hash, "config": cfg, "hparams_resolved": method.hparams,
-        "suite": {"name": exp.suite, "content_hash": suite_meta["content_hash"],
-                  "checksum_verified": suite_meta["checksum_verified"], "notes": suite_meta["notes"],
-                  "tasks": suite_meta["tasks"]},
-        "roles": dict(zip(names, roles)), "eval_tasks": eval_names,
-        **({"input_whitening": inputs.stats()} if inputs is not None else {}),
-        "labels_visible": {n: int(m.sum()) for n, m in zip(names, masks)},
-        "metrics": metrics, "metrics_variants": metrics_variants, "curves": curves,
-        "method_info": method.describe(),
-        "versions": versions(), "device": str(dev) if dev.type != "cuda" else torch.cuda.get_device_name(dev),
-        "wall_time_s": round(elapsed + time.perf_counter() - t0, 3), "resumed_from": resumed_from,
-        "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-    if keep_model:
-        atomic_torch_save(method.state_dict(), model_path(job_hash))
-    text = json.dumps(record, indent=1)
-    atomic_write_text(store_path(job_hash), text)
-    atomic_write_text(record_path(exp, job.method, job.seed), text)
+    record = build_record(job, method, prep, curves, dev, elapsed + time.perf_counter() - t0, resumed_from, inputs)
+    write_record(job, record, method if keep_model else None)
     if ckpt.exists():
         ckpt.unlink()
     return record
@@ -320,10 +367,9 @@ def is_done(job: Job) -> bool:
     return False
 
 
-def _worker(job: Job, device: str) -> str:
+def _worker(jobs: list[Job], device: str) -> str:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    rec = run_job(job, device, progress=False)
-    return f"{job.label}: {_headline(job, rec)} in {rec['wall_time_s']:.1f}s"
+    return "; ".join(_run_group(jobs, device, progress=False))
 
 
 def _headline(job: Job, rec: dict[str, Any]) -> str:
@@ -331,38 +377,58 @@ def _headline(job: Job, rec: dict[str, Any]) -> str:
     return f"{metric} {rec['metrics'][metric]:.4f}"
 
 
+def _run_group(jobs: list[Job], device: str, progress: bool = True) -> list[str]:
+    """One job, or the seeds of one arm packed into one model (`benchmarks/packed_runs.py`)."""
+    if len(jobs) == 1:
+        rec = run_job(jobs[0], device, progress=progress)
+        return [f"{jobs[0].label}: {_headline(jobs[0], rec)} in {rec['wall_time_s']:.1f}s"]
+    from sharebench.benchmarks.packed_runs import run_packed
+
+    recs = run_packed(jobs, device, progress=progress)
+    return [f"{j.label}: {_headline(j, r)} in {r['wall_time_s']:.1f}s (packed x{len(jobs)})"
+            for j, r in zip(jobs, recs)]
+
+
 def run_jobs(jobs: list[Job], n_parallel: int = 1, device: str = "auto", executor: str = "local",
-             slurm: dict[str, Any] | None = None) -> list[str]:
+             slurm: dict[str, Any] | None = None, pack: int = 1) -> list[str]:
     """Run the jobs that have no matching record; returns the failures (empty when all succeeded).
 
     `executor`: "local" (this machine, `n_parallel` processes), "slurm" or "submitit-local" (one submitit job
-    per job, `benchmarks/executors.py`, with the options `slurm`)."""
+    per group, `benchmarks/executors.py`, with the options `slurm`). `pack` > 1: up to that many seeds of one
+    arm train as one packed model, one group (`benchmarks/packed_runs.py`; the GPU path)."""
+    from sharebench.benchmarks.packed_runs import pack_groups
+
     todo = [j for j in jobs if not is_done(j)]
+    groups = pack_groups(todo, pack)
     if executor != "local":
         from sharebench.benchmarks.executors import run_with_submitit, slurm_options
 
-        log.info("%d job(s), %d already done, %d to submit (%s)", len(jobs), len(jobs) - len(todo), len(todo),
-                 executor)
-        return run_with_submitit(todo, device, executor, slurm_options(slurm)) if todo else []
-    log.info("%d job(s), %d already done, %d to run (%d at a time)", len(jobs), len(jobs) - len(todo),
-             len(todo), n_parallel)
+        log.info("%d job(s), %d already done, %d to submit as %d array element(s) (%s)", len(jobs),
+                 len(jobs) - len(todo), len(todo), len(groups), executor)
+        return run_with_submitit(groups, device, executor, slurm_options(slurm)) if groups else []
+    log.info("%d job(s), %d already done, %d to run as %d group(s) (%d at a time)", len(jobs),
+             len(jobs) - len(todo), len(todo), len(groups), n_parallel)
     failures = []
     if n_parallel <= 1:
-        for job in tqdm(todo, desc="jobs", disable=len(todo) < 2):
+        for group in tqdm(groups, desc="jobs", disable=len(groups) < 2):
             try:
-                rec = run_job(job, device)
-                log.info("%s: %s (%.1fs)", job.label, _headline(job, rec), rec["wall_time_s"])
+                for line in _run_group(group, device):
+                    log.info("%s", line)
             except (NonFiniteLossError, RuntimeError, ValueError) as err:
-                log.error("%s failed: %s", job.label, err)
-                failures.append(f"{job.label}: {err}")
+                log.error("%s failed: %s", _group_label(group), err)
+                failures.append(f"{_group_label(group)}: {err}")
         return failures
     with ProcessPoolExecutor(n_parallel, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(_worker, job, device): job for job in todo}
+        futures = {pool.submit(_worker, group, device): group for group in groups}
         for fut in tqdm(as_completed(futures), total=len(futures), desc="jobs"):
-            job = futures[fut]
+            group = futures[fut]
             try:
                 log.info("%s", fut.result())
             except Exception as err:  # noqa: BLE001 - report every failure, keep the others running
-                log.error("%s failed: %s", job.label, err)
-                failures.append(f"{job.label}: {err}")
+                log.error("%s failed: %s", _group_label(group), err)
+                failures.append(f"{_group_label(group)}: {err}")
     return failures
+
+
+def _group_label(jobs: list[Job]) -> str:
+    return jobs[0].label if len(jobs) == 1 else ", ".join(j.label for j in jobs)

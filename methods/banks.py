@@ -161,9 +161,10 @@ class BankedBatchNorm(nn.Module):
         """x [T, B, C, ...] with `rows` [T] -> normalised x, via one fused batch-norm call.
 
         Viewing x as [B, T*C, ...] makes every (task, channel) pair its own batch-norm channel,
-        so the statistics are per task. Running moments: the fused call updates a per-task copy
-        r_t' = (1-m) r + m s_t; folding those copies back in task order reproduces the sequential
-        update a loop of per-task forward passes would have made when tasks share a row.
+        so the statistics are per task. Running moments: the fused call returns each task's batch moments
+        s_t, and `fold_running_moments` applies them in task order, as the sequential updates of a loop of
+        per-task forward passes would when tasks share a row (one vectorised update: with seeds packed
+        on a GPU a step has hundreds of rows).
         """
         T, B, C = x.shape[:3]
         if T == 1:  # one task: plain batch norm on its samples, no layout change needed
@@ -173,16 +174,10 @@ class BankedBatchNorm(nn.Module):
         xb = x.transpose(0, 1).reshape(B, T * C, *x.shape[3:])
         weight, bias = self.weight[rows].reshape(-1), self.bias[rows].reshape(-1)
         if self.training:
-            mean_t = self.running_mean[rows].reshape(-1).clone()
-            var_t = self.running_var[rows].reshape(-1).clone()
-            out = F.batch_norm(xb, mean_t, var_t, weight, bias, True, self.momentum, self.eps)
-            with torch.no_grad():
-                keep = 1.0 - self.momentum
-                mean_t, var_t = mean_t.view(T, C), var_t.view(T, C)
-                old_mean, old_var = self.running_mean.clone(), self.running_var.clone()
-                for t, r in enumerate(rows.tolist()):
-                    self.running_mean[r] = keep * self.running_mean[r] + mean_t[t] - keep * old_mean[r]
-                    self.running_var[r] = keep * self.running_var[r] + var_t[t] - keep * old_var[r]
+            # momentum 1 on scratch buffers leaves exactly each task's batch mean and unbiased variance in them
+            mean_t, var_t = self.running_mean.new_zeros(T * C), self.running_var.new_zeros(T * C)
+            out = F.batch_norm(xb, mean_t, var_t, weight, bias, True, 1.0, self.eps)
+            self.fold_running_moments(rows.tolist(), mean_t.view(T, C), var_t.view(T, C))
         else:
             out = F.batch_norm(xb, self.running_mean[rows].reshape(-1), self.running_var[rows].reshape(-1),
                                weight, bias, False, 0.0, self.eps)

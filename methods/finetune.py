@@ -21,6 +21,7 @@ from sharebench.methods.registry import register
 @register("finetune")
 class PretrainFinetune(BankedMethod):
     HPARAMS: ClassVar[dict[str, Any]] = {**BankedMethod.HPARAMS, "pretrain_fraction": 0.5}
+    PACKABLE: ClassVar[bool] = False  # its phase switch rebuilds the assignment of one copy
 
     def initial_assignment(self, num_layers: int) -> Tensor:
         if not 0.0 <= self.hparams["pretrain_fraction"] <= 1.0:

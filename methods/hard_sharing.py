@@ -47,6 +47,8 @@ class BankedMethod(Method):
     HPARAMS: ClassVar[dict[str, Any]] = {**OPTIM_HPARAMS, "norm": "bn", "init": "torch", "eval_moments": [],
                                          "domains_per_pass": 0}
     SHARED_HEAD: ClassVar[bool] = False  # one classifier for every task (full sharing)
+    PACKABLE: ClassVar[bool] = True  # seeds can train as one packed model (methods/packing.py)
+    copies = 1  # how many seeds this model holds (packing.pack sets it; copy_offsets shift their slots)
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -65,6 +67,7 @@ class BankedMethod(Method):
                              shared_head=self.SHARED_HEAD).to(self.device)
         self.register_assignment(assignment)
         self.all_tasks = torch.arange(self.tasks.num_tasks, device=self.device)
+        self.copy_offsets = torch.zeros(self.tasks.num_tasks, len(self.layers), dtype=torch.long)
         self.optimizer, self.scheduler = self.make_optimizer()
 
     # -- what subclasses decide
@@ -73,6 +76,13 @@ class BankedMethod(Method):
 
     def slots_per_layer(self, used: list[int]) -> list[int]:
         return used
+
+    # -- seed packing (methods/packing.py): state beyond the network that a subclass packs and unpacks
+    def pack_extra(self, copies: list[Method]) -> None:
+        """On the packed model: gather the copies' extra state (LWS: search distributions)."""
+
+    def unpack_extra(self, copy: Method, index: int) -> None:
+        """On the packed model: give copy `index` its slice of that state."""
 
     # -- shared machinery
     def only_shareable(self, assignment: Tensor) -> Tensor:

@@ -48,6 +48,7 @@ def pairwise_sq_distance(bank: Tensor) -> Tensor:
 class L2Reg(BankedMethod):
     HPARAMS: ClassVar[dict[str, Any]] = {**BankedMethod.HPARAMS, "lambda": 10.0,
                                          "hard_shared_fraction": 0.0}
+    PACKABLE: ClassVar[bool] = False  # its penalty compares every slot of a bank, which would tie the copies
 
     def initial_assignment(self, num_layers: int) -> Tensor:
         frac = self.hparams["hard_shared_fraction"]

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sharebench.methods.hard_sharing import BankedMethod
-from sharebench.methods.registry import register
+from sharebench.methods.registry import Method, register
 
 
 def rank_utilities(losses: Tensor) -> Tensor:
@@ -50,11 +50,14 @@ def rank_utilities(losses: Tensor) -> Tensor:
 def nes_update(probs: Tensor, samples: Tensor, utilities: Tensor, lr: float, min_prob: float) -> Tensor:
     """One natural-gradient step on expectation parameters (Eqs. 11 and 29).
 
-    probs [L, T, K]; samples [S, L, T] (slot indices); utilities [S]. Returns the new probabilities,
-    clamped at `min_prob` and renormalised per (layer, task).
+    probs [L, T, K]; samples [S, L, T] (slot indices); utilities [S], or [S, T] when the tasks belong to
+    packed copies with their own rankings. Returns the new probabilities, clamped at `min_prob` and
+    renormalised per (layer, task).
     """
     onehot = F.one_hot(samples, probs.shape[-1]).to(probs.dtype)  # [S, L, T, K]
-    grad = (utilities.to(probs.dtype).view(-1, 1, 1, 1) * (onehot - probs.unsqueeze(0))).mean(dim=0)
+    u = utilities.to(probs.dtype)
+    u = u.view(u.shape[0], 1, u.shape[1] if u.ndim == 2 else 1, 1)
+    grad = (u * (onehot - probs.unsqueeze(0))).mean(dim=0)
     new = (probs + lr * grad).clamp_min(min_prob)
     return new / new.sum(dim=-1, keepdim=True)
 
@@ -106,7 +109,7 @@ class LearnedWeightSharing(BankedMethod):
 
     @property
     def num_slots(self) -> int:
-        return self.hparams["num_slots"] or self.tasks.num_tasks
+        return self.hparams["num_slots"] or self.tasks_per_copy
 
     def initial_assignment(self, num_layers: int) -> Tensor:
         return torch.zeros(self.tasks.num_tasks, num_layers, dtype=torch.long)
@@ -118,10 +121,11 @@ class LearnedWeightSharing(BankedMethod):
 
     # -- the search distribution
     def expand(self, routed_slots: Tensor) -> Tensor:
-        """[..., T, L_routed] -> [..., T, L] with slot 0 in the layers that are not routed."""
+        """[..., T, L_routed] -> [..., T, L] with slot 0 in the layers that are not routed, shifted to each
+        task's copy of the bank when seeds are packed (`copy_offsets`; zero otherwise)."""
         full = torch.zeros(*routed_slots.shape[:-1], len(self.layers), dtype=torch.long)
         full[..., self.routed] = routed_slots
-        return full
+        return full + self.copy_offsets
 
     def sample(self, n: int) -> Tensor:
         """n assignments from p(a | pi): [n, L_routed, T] slot indices (torch's CPU generator)."""
@@ -163,9 +167,12 @@ class LearnedWeightSharing(BankedMethod):
         self.net.eval()
         samples = self.sample(self.hparams["nes_samples"])
         per_pass = self.hparams["samples_per_pass"] or len(samples)
-        fitness = torch.cat([self._row_losses(x, y, samples[i:i + per_pass]).mean(dim=1)
-                             for i in range(0, len(samples), per_pass)]).double().cpu()  # [S]
-        u = rank_utilities(fitness)
+        fitness = torch.cat([self._row_losses(x, y, samples[i:i + per_pass]).view(-1, self.copies,
+                                                                                  self.tasks_per_copy).mean(dim=2)
+                             for i in range(0, len(samples), per_pass)]).double().cpu()  # [S, copies]
+        # each packed copy ranks its own samples; its tasks share its utilities
+        u = torch.stack([rank_utilities(fitness[:, c]) for c in range(self.copies)], dim=1)
+        u = u.repeat_interleave(self.tasks_per_copy, dim=1)
         self.probs = nes_update(self.probs, samples, u, self.hparams["nes_lr"], self.hparams["min_prob"])
         self.register_assignment(self.most_likely_assignment())
         return {"nes_fitness": float(fitness.mean())}
@@ -190,11 +197,26 @@ class LearnedWeightSharing(BankedMethod):
     def normalize_gradients(self, num_samples: int) -> None:
         """Each parameter's gradient becomes the average over its (expected) users: a routed slot divided
         by lambda_theta * sum_t p[t, slot], an always-shared layer by lambda_theta * T, a head by lambda_theta."""
-        users = self.probs.sum(dim=1)  # [L_routed, K]: expected tasks per slot
+        L, _, K = self.probs.shape
+        T = self.tasks_per_copy
+        # [L_routed, copies * K]: expected tasks per slot, each copy's slots counting its own tasks
+        users = self.probs.view(L, self.copies, T, K).sum(dim=2).reshape(L, self.copies * K)
         routed_index = {layer: i for i, layer in enumerate(self.routed)}
         per_layer = [users[routed_index[layer]] if layer in routed_index
-                     else torch.full((1,), float(self.tasks.num_tasks)) for layer in range(len(self.layers))]
+                     else torch.full((self.copies,), float(T)) for layer in range(len(self.layers))]
         self.net.average_gradients_over_users(per_layer, num_samples)
+
+    @property
+    def tasks_per_copy(self) -> int:
+        return self.tasks.num_tasks // self.copies
+
+    # -- seed packing: the search distributions are stacked along the task axis
+    def pack_extra(self, copies: list[Method]) -> None:
+        self.probs = torch.cat([m.probs for m in copies], dim=1)
+
+    def unpack_extra(self, copy: Method, index: int) -> None:
+        T = self.tasks_per_copy
+        copy.probs = self.probs[:, index * T:(index + 1) * T].clone()
 
     # -- records
     def snapshot(self) -> dict[str, float]:

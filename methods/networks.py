@@ -290,8 +290,10 @@ class BankedNet(nn.Module):
     def _grouped(self, h: Tensor, slots: Tensor) -> bool:
         if self.conv_strategy != "auto":
             return self.conv_strategy == "grouped"
+        if h.is_cuda:
+            return True
         distinct = len(torch.unique(slots))
-        return h.is_cuda or (distinct >= self.grouped_min_slots and len(slots) < 2 * distinct)
+        return distinct >= self.grouped_min_slots and len(slots) < 2 * distinct
 
     @staticmethod
     def _per_slot(unit: Unit, h: Tensor, slots: Tensor, norm_rows: Tensor) -> Tensor:
