@@ -119,6 +119,7 @@ def _read(path: Path, columns: list[str]) -> pd.DataFrame:
 
 
 def write_report(exps: list[Experiment], skipped: list[str], results: Path, out: Path, profile: str) -> Path:
+    records = [r for exp in exps for r in load_records(exp)]
     frames = {"summary": pd.read_csv(results / "summary.csv"),
               "tests": _read(results / "tests.csv", ["experiment", "metric", "method_a", "method_b", "alternative",
                                                      "p", "p_holm", "p_min", "underpowered", "n_a", "n_b"]),
@@ -126,7 +127,12 @@ def write_report(exps: list[Experiment], skipped: list[str], results: Path, out:
               "assignments": _read(results / "assignments.csv", ["experiment", "method", "seed", "layer",
                                                                  "layer_index", "task", "slot", "group_size"]),
               # every run's final metrics, for figures with a dot per seed and tests within an arm (JAE Fig. 2)
-              "runs": runs_frame([r for exp in exps for r in load_records(exp)])}
+              "runs": runs_frame(records),
+              # small non-scalar results of a run (the JAE's Fig. 2 example images), one row per run and name
+              "artifacts": pd.DataFrame([{"experiment": r["experiment"], "method": r["method"], "seed": r["seed"],
+                                          "name": name, "data": data} for r in records
+                                         for name, data in r.get("artifacts", {}).items()],
+                                        columns=["experiment", "method", "seed", "name", "data"])}
     out.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = ["# sharebench report", "", f"Profile `{profile}`, generated {stamp}. Numbers come from the run "

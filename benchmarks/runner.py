@@ -255,6 +255,7 @@ def build_record(job: Job, method: Method, prep: Prepared, curves: dict[str, Any
     metrics.update(method.final_analysis(prep.data["x_test"], prep.data["y_test"]))
     metrics_variants = {v: {key: values[-1] for key, values in m.items()}
                         for v, m in curves.get("variants", {}).items()}
+    artifacts = method.final_artifacts(prep.data["x_test"], prep.data["y_test"])
     return {
         "experiment": exp.name, "method": job.method, "method_name": exp.arms[job.method].method, "seed": job.seed,
         "profile": exp.profile, "config_hash": config_hash(cfg), "config": cfg, "hparams_resolved": method.hparams,
@@ -265,7 +266,7 @@ def build_record(job: Job, method: Method, prep: Prepared, curves: dict[str, Any
         **({"input_whitening": inputs.stats()} if inputs is not None else {}),
         "labels_visible": {n: int(m.sum()) for n, m in zip(names, prep.masks)},
         "metrics": metrics, "metrics_variants": metrics_variants, "curves": curves,
-        "method_info": method.describe(),
+        "method_info": method.describe(), **({"artifacts": artifacts} if artifacts else {}),
         "versions": versions(), "device": str(dev) if dev.type != "cuda" else torch.cuda.get_device_name(dev),
         "wall_time_s": round(wall_time_s, 3), "resumed_from": resumed_from,
         "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **extra,

@@ -422,6 +422,49 @@ class JointAutoencoder(Autoencoders):
                 codes[(kind, t)] = branch(flat, tasks)[middle][0].cpu().numpy()
         return separation_metrics(codes, groups)
 
+    def final_artifacts(self, x_test: list[Tensor], y_test: list[Tensor]) -> dict[str, Any]:
+        """Fig. 2(b)-(c) (methods/jae_analysis.py): per digit of the pairs, its typical test image, the
+        reconstructions (full, private branch alone, shared branch alone) and both bottlenecks' saliency maps."""
+        from sharebench.methods import jae_analysis as ja
+
+        offsets = [ja.digit_offset(s) for s in self.tasks.label_semantics]
+        if not self.hparams["fig2_points"] or self.tasks.num_tasks != 2 or self.ragged or None in offsets \
+                or self.shapes[0][2] != 1:
+            return {}
+        for m in self.modules_():
+            m.eval()
+        middle = len(self.widths) // 2
+        digits = [d for pair in ja.FIG2_PAIRS for d in pair]
+        panels, saliency = [], []
+        for digit in digits:
+            t = next(i for i, o in enumerate(offsets) if o <= digit < o + self.tasks.num_classes[i])
+            tasks = self.all_tasks[t:t + 1]
+            index = ja.typical_image(x_test[t].cpu().numpy(), y_test[t].cpu().numpy(), digit - offsets[t])
+            image = x_test[t][index:index + 1]
+            flat = self.flatten(image.unsqueeze(0), tasks)
+            with torch.no_grad():
+                top_p, top_s = self.private(flat, tasks)[-1], self.shared(flat, tasks)[-1]
+                outs = [self.squash(self.output(torch.cat(parts, dim=-1), tasks), tasks)
+                        for parts in ((top_p, top_s), (top_p, torch.zeros_like(top_s)),
+                                      (torch.zeros_like(top_p), top_s))]
+            panels.append([flat[0, 0]] + [o[0, 0] for o in outs])
+            maps = []
+            for branch in (self.private, self.shared):
+                with torch.enable_grad():
+                    x = flat.detach().clone().requires_grad_(True)
+                    code = branch(x, tasks)[middle][0, 0]
+                    grad, = torch.autograd.grad(code[int(code.argmax())], x)
+                    s = (grad * x).abs()[0, 0].detach()
+                maps.append(s / s.max().clamp_min(1e-12))
+            saliency.append(maps)
+        h, w, _ = self.shapes[0]
+
+        def as_array(rows: list[list[Tensor]]) -> np.ndarray:
+            return torch.stack([torch.stack(r) for r in rows]).reshape(len(rows), -1, h, w).cpu().numpy()
+        return {"fig2": {"digits": digits, "shape": [h, w], "panels": ja.to_uint8(as_array(panels)),
+                         "panel_names": ["original", "JAE", "private branch alone", "shared branch alone"],
+                         "saliency": ja.to_uint8(as_array(saliency)), "saliency_names": ["private", "shared"]}}
+
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "phase": self.phase}
 

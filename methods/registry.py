@@ -114,6 +114,11 @@ class Method:
         added to the record's final metrics; none by default."""
         return {}
 
+    def final_artifacts(self, x_test: list[Tensor], y_test: list[Tensor]) -> dict[str, Any]:
+        """Small non-scalar results computed once at the end (the JAE's Fig. 2 example images), kept in the
+        record under `artifacts` for the report's figures; none by default."""
+        return {}
+
     # -- evaluation variants: one trained model scored several ways (Bilen Table 4: which BN moments at test)
     def eval_variants(self) -> list[str]:
         """Names of the ways this model is evaluated; the first is the arm's own result, every other one

@@ -158,3 +158,36 @@ def test_each_experiment_is_compared_with_its_own_paper_numbers():
     assert paper_errors("jae-cifar10-D-H") == {"ae": 20.6, "jae": 13.2, "jae-reduced": 15.6}
     assert paper_errors("jae-mnist-halves") == {"ae": 5.6, "jae": 5.4, "jae-reduced": 5.52}
     assert paper_errors("jae-transfer-04-59") == {}
+
+
+def _halves_jae(fig2_points: int, semantics=("digits 0-4 as 0-4", "digits 5-9 as 0-4")):
+    spec = TaskSpec(["low", "high"], [5, 5], (8, 8, 1), label_semantics=semantics)
+    torch.manual_seed(0)
+    return create_method("jae", spec, "jae-mlp", {"fig2_points": fig2_points},
+                         backbone_options={"hidden": [16, 8, 4, 8, 16]})
+
+
+def test_fig2_examples_show_each_pair_digits_typical_image_through_each_branch():
+    """Fig. 2(b)-(c): the digits of the pairs, each the test image nearest its class mean, reconstructed by the
+    whole JAE and by each branch alone (different images), with a saliency map per bottleneck."""
+    from sharebench.methods.jae_analysis import from_uint8, typical_image
+
+    g = torch.Generator().manual_seed(1)
+    x = [torch.rand(40, 1, 8, 8, generator=g) for _ in range(2)]
+    y = [torch.arange(40) % 5 for _ in range(2)]
+    jae = _halves_jae(100)
+    for it in range(50):  # a little training, so that the branches' outputs differ
+        jae.update(torch.stack([x[0][:16], x[1][:16]]), torch.stack([y[0][:16], y[1][:16]]), it)
+    art = jae.final_artifacts(x, y)["fig2"]
+    assert art["digits"] == [1, 9, 3, 8, 4, 7] and art["shape"] == [8, 8]
+    panels = from_uint8(art["panels"], [6, 4, 8, 8])
+    saliency = from_uint8(art["saliency"], [6, 2, 8, 8])
+    for row, digit in enumerate(art["digits"]):
+        t = int(digit >= 5)
+        i = typical_image(x[t].numpy(), y[t].numpy(), digit % 5)
+        np.testing.assert_allclose(panels[row, 0], x[t][i, 0].numpy(), atol=0.5 / 255)
+        full, private, shared = panels[row, 1:]
+        assert not np.array_equal(full, private) and not np.array_equal(full, shared)
+        assert saliency[row].reshape(2, -1).max(axis=1).tolist() == [1.0, 1.0]
+    assert _halves_jae(0).final_artifacts(x, y) == {}  # only when Fig. 2 is asked for
+    assert _halves_jae(100, ("digits", "digits")).final_artifacts(x, y) == {}  # only on the MNIST halves

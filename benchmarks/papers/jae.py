@@ -316,12 +316,37 @@ def _fisher(active: dict, runs: pd.DataFrame) -> list[str]:
             tabulate(tests, headers=["claim", "p", "verdict"], tablefmt="github"), ""]
 
 
+def _branch_examples(active: dict, artifacts: pd.DataFrame | None, out: Path) -> list[str]:
+    """Fig. 2(b)-(c) from the first seed's JAE on the MNIST halves (example images: not a statistic)."""
+    from sharebench.benchmarks.papers import jae_figures
+
+    exp = active.get("jae-mnist-halves")
+    if exp is None or artifacts is None:
+        return []
+    sel = artifacts[(artifacts.experiment == exp.name) & (artifacts.method == "jae") & (artifacts.name == "fig2")]
+    if sel.empty:
+        return []
+    row = sel.sort_values("seed").iloc[0]
+    name = f"figures/{exp.name}-fig2bc.png"
+    title = f"Fig. 2(b)-(c): {exp.name} [{exp.profile}], arm jae, seed {row.seed}"
+    jae_figures.branch_examples_figure(row.data, title, out / name)
+    return ["### Fig. 2(b)-(c): what each branch keeps", "",
+            "For the digits of the paper's pairs {1, 9}, {3, 8}, {4, 7}, the test image nearest its class mean, "
+            "through its own half's branches: the reconstructions by the full JAE, by the private branch alone "
+            "(the shared top zeroed before the output layer) and by the shared branch alone, and the pixels most "
+            "salient (|dz/dx * x|, top 10 %) for the most active unit of each bottleneck (specs/jae.md A25; the "
+            "paper gives no procedure). The paper reads its figure as: shared branches keep the general shape, "
+            "private ones the details; compare by eye, no test is made.", "",
+            f"![Fig. 2(b)-(c)]({name})", ""]
+
+
 def figures(active: dict, frames: dict[str, pd.DataFrame], out: Path) -> list[str]:
     lines = ["### Improvements and parameters", ""]
     for exp in active.values():
         lines += _improvements(exp, frames["summary"]) + _parameters(exp)
         lines += [f"![test curves {exp.name}](figures/{exp.name}.png)", ""]
-    lines += _fisher(active, frames["runs"]) + _digit_figures(active, frames, out)
+    lines += _fisher(active, frames["runs"]) + _branch_examples(active, frames.get("artifacts"), out)
+    lines += _digit_figures(active, frames, out)
     t1 = [[pair, ae, jae, red, f"{100 * (1 - jae / ae):.0f} %", f"{100 * (1 - red / ae):.0f} %"]
           for pair, (ae, jae, red) in TABLE1.items()]
     lines += ["### Table 1 as printed, improvements recomputed", "",

@@ -94,3 +94,38 @@ def against_quoted(exp, runs: pd.DataFrame, quoted: list[tuple[str, float]]) -> 
     return [f"Our seeds above the quoted results, `{exp.name}` (C-L1 / C-L2; single numbers, so no test over seeds):",
             "", tabulate(rows, headers=["arm", "accuracy %", *[f"> {name} {q}" for name, q in quoted]],
                          tablefmt="github"), ""]
+
+
+def branch_examples_figure(artifact: dict, title: str, path: Path) -> bool:
+    """Fig. 2(b)-(c) from one JAE run's `fig2` artifact: per digit, the original, the reconstructions (full JAE,
+    private branch alone, shared branch alone) and the top 10 % saliency pixels of each bottleneck's peak unit
+    in red over the digit."""
+    import numpy as np
+
+    from sharebench.methods.jae_analysis import from_uint8
+
+    digits, shape = artifact["digits"], artifact["shape"]
+    panels = from_uint8(artifact["panels"], [len(digits), len(artifact["panel_names"]), *shape])
+    saliency = from_uint8(artifact["saliency"], [len(digits), len(artifact["saliency_names"]), *shape])
+    names = artifact["panel_names"] + [f"{n} code: salient 10 %" for n in artifact["saliency_names"]]
+    fig, axes = plt.subplots(len(digits), len(names), figsize=(1.25 * len(names), 1.25 * len(digits)))
+    for row, digit in enumerate(digits):
+        original = panels[row, 0]
+        for col in range(len(names)):
+            ax = axes[row, col]
+            if col < panels.shape[1]:
+                ax.imshow(panels[row, col], cmap="gray", vmin=0, vmax=1)
+            else:
+                s = saliency[row, col - panels.shape[1]]
+                rgb = np.stack([original] * 3, axis=-1) * 0.6
+                top = s >= np.quantile(s, 0.9)
+                rgb[top] = [1.0, 0.0, 0.0]
+                ax.imshow(rgb)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(names[col], fontsize=6)
+        axes[row, 0].set_ylabel(str(digit), rotation=0, labelpad=10)
+    fig.suptitle(title, fontsize=8)
+    _save(fig, path)
+    return True
