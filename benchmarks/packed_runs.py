@@ -46,12 +46,9 @@ def can_pack(job: Job) -> bool:
     """Packing needs a packable method, the same data for every seed (no per-seed input pipeline) and no
     trained networks to start from."""
     from sharebench.methods import get_method
-    from sharebench.methods.hard_sharing import BankedMethod
 
     exp = job.experiment
-    cls = get_method(exp.arms[job.method].method)
-    return (issubclass(cls, BankedMethod) and cls.PACKABLE and not cls.SHARED_HEAD and not exp.input
-            and not exp.requires)
+    return packable(get_method(exp.arms[job.method].method)) and not exp.input and not exp.requires
 
 
 def pack_groups(jobs: list[Job], size: int) -> list[list[Job]]:
@@ -103,8 +100,6 @@ def run_packed(jobs: list[Job], device: str = "auto", progress: bool = True,
         copies.append(build_method(job, dev, prep.spec))
         streams.append(StreamSet(type(copies[-1]).STREAMS, list(prep.spec.roles), prep.masks, prep.data["x_train"],
                                  prep.y_visible, exp.batch_per_task, seed=job.seed))
-    if not all(packable(m) for m in copies):
-        raise ValueError(f"{first.label}: method {copies[0].name!r} cannot be packed")
     packed = pack(copies)
     seed_everything(first.seed)  # the packed model's own draws (LWS assignments)
     labels = f"{exp.name}/{first.method}/seeds-{','.join(str(j.seed) for j in jobs)}"

@@ -32,8 +32,10 @@ from sharebench.methods.networks import BankedNet
 from sharebench.methods.registry import Method, TaskSpec
 
 
-def packable(method: Method) -> bool:
-    return isinstance(method, BankedMethod) and type(method).PACKABLE and not type(method).SHARED_HEAD
+def packable(cls: type[Method]) -> bool:
+    """Whether seeds of this method can share one model: a banked method without a shared classifier whose
+    update touches each task's weights only."""
+    return issubclass(cls, BankedMethod) and cls.PACKABLE and not cls.SHARED_HEAD
 
 
 def packed_spec(spec: TaskSpec, copies: int) -> TaskSpec:
@@ -54,7 +56,7 @@ def _slot_offsets(method: BankedMethod, copies: int) -> Tensor:
 def pack(copies: list[Method]) -> BankedMethod:
     """One model holding every copy's weights (see the module docstring); a fresh optimiser."""
     first = copies[0]
-    if not all(packable(m) for m in copies):
+    if not all(packable(type(m)) for m in copies):
         raise ValueError(f"method {first.name!r} cannot be packed (packing needs a banked method without a shared "
                          "classifier whose update touches each task's weights only: isolated, shareall, deep, "
                          "partial, lws)")
