@@ -1,0 +1,139 @@
+"""Joint learning by iteratively reweighted least squares (Zhang et al., "Joint" in Figure 4; Sec. 4, Eqs. 3-8).
+
+Per-task copies of every hidden layer (as `l2`), tied by the robust Geman-McClure norm of the distances between
+copies of adjacent layer pairs (Eq. 4, lambda = 10, pairs i < j: specs/zhang.md 2.1). The robust problem is solved
+by IRLS within one fixed training budget (the suite's schedule, specs/zhang.md 2.6):
+
+1. the first `init_fraction` of the iterations solve Eq. 5 (every weight 1: exactly the `l2` baseline);
+2. at I0 = round(init_fraction * N): sigma_p = mean_i min_{j != i} d_ij^p, computed once (Sec. 4.2.1), and the
+   first weights by Eq. 7, w = sigma^2 / (sigma^2 + d^2);
+3. every R iterations (R = (1 - init_fraction) * N / max_reweights unless `reweight_every`) the weights are
+   recomputed from the current copies; once the largest change is at most `tol` (1e-2, "typically 4-8 iterations")
+   or after `max_reweights` rounds, the weights stay fixed to the end of the budget.
+
+Between reweightings every copy takes one Adam step on its loss plus the weighted penalty (Eq. 8): the gradient of
+the joint penalty for copy i is exactly that of Eq. 9 at the other copies' current values, so one simultaneous step
+is one Jacobi block-coordinate step for every network (specs/zhang.md 2.4). Not built yet (issue 12): `same_init`
+(the paper's copies all start from one pretrained network), the round-robin block schedule, `irls-code`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from sharebench.methods.coupling import (
+    WEIGHT_RULES,
+    adjacent_pair_sq_distances,
+    eq7_weights,
+    geman_mcclure,
+    layer_sq_distances,
+    max_change,
+    sigma_from,
+    weighted_penalty,
+)
+from sharebench.methods.l2 import L2Reg
+from sharebench.methods.registry import register
+
+
+@register("irls")
+class RobustIRLS(L2Reg):
+    HPARAMS: ClassVar[dict[str, Any]] = {**L2Reg.HPARAMS, "init_fraction": 0.1, "max_reweights": 8,
+                                         "reweight_every": 0, "tol": 0.01, "weight_rule": "paper"}
+    CODE_MODULES: ClassVar[tuple[str, ...]] = ("sharebench.methods.coupling",)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        h = self.hparams
+        if not 0 < h["init_fraction"] < 1 or h["max_reweights"] < 1 or h["reweight_every"] < 0 or h["tol"] < 0 \
+                or h["weight_rule"] not in WEIGHT_RULES:
+            raise ValueError(f"method 'irls': need 0 < init_fraction < 1, max_reweights >= 1, reweight_every >= 0, "
+                             f"tol >= 0 and weight_rule in {WEIGHT_RULES}")
+        pairs = adjacent_pair_sq_distances(self._layer_distances()).shape
+        self.phase, self.sigma, self.k = "l2", None, 0
+        self.weights = torch.ones(pairs, dtype=torch.float64)
+        self.history: dict[str, list] = {"iterations": [], "weights": [], "deltas": []}
+
+    # -- the schedule (specs/zhang.md 2.6)
+    @property
+    def start(self) -> int:
+        """I0: the iteration at which the L2 stage ends and sigma is fixed."""
+        n = self.total_iterations
+        return min(max(round(self.hparams["init_fraction"] * n), 1), max(n - 1, 1))
+
+    @property
+    def every(self) -> int:
+        h = self.hparams
+        return h["reweight_every"] or max(1, round((1 - h["init_fraction"]) * self.total_iterations
+                                                   / h["max_reweights"]))
+
+    def _layer_distances(self) -> list[Tensor]:
+        return [layer_sq_distances(layer.core_parameters(), self.tasks.num_tasks) for layer in self.net.layers]
+
+    def pair_sq_distances(self) -> Tensor:
+        """d_ijp^2 of every adjacent pair p and copies i < j: [P, pairs], differentiable."""
+        return adjacent_pair_sq_distances(self._layer_distances())
+
+    def reweight(self, iteration: int) -> None:
+        """Eq. 7 from the current copies; the first time also sigma (Sec. 4.2.1); then the stopping rule."""
+        with torch.no_grad():
+            d2 = self.pair_sq_distances()
+        if self.sigma is None:
+            self.sigma = sigma_from(d2, self.tasks.num_tasks)
+        new = eq7_weights(d2, self.sigma, self.hparams["weight_rule"])
+        delta = max_change(new, self.weights)
+        self.weights, self.k = new, self.k + 1
+        self.history["iterations"].append(iteration)
+        self.history["weights"].append(new.tolist())
+        self.history["deltas"].append(delta)
+        if self.k == 1:
+            self.phase = "irls"
+        elif delta <= self.hparams["tol"]:
+            self.phase = "converged"
+        elif self.k >= self.hparams["max_reweights"]:
+            self.phase = "stopped"
+
+    def update(self, x: Tensor, y: Tensor, iteration: int) -> dict[str, float]:
+        due = iteration == self.start if self.phase == "l2" else \
+            self.phase == "irls" and iteration == self.start + self.k * self.every
+        if due:
+            self.reweight(iteration)
+        return super().update(x, y, iteration)
+
+    def penalty(self) -> Tensor:
+        """Eq. 8; in the L2 stage (every w = 1) the `l2` baseline's own Eq. 5, so that the two runs are identical
+        up to I0 (the weighted form equals it up to float rounding)."""
+        if self.phase == "l2":
+            return super().penalty()
+        return weighted_penalty(self.pair_sq_distances(), self.weights, self.hparams["lambda"])
+
+    # -- records
+    def snapshot(self) -> dict[str, float | None]:
+        with torch.no_grad():
+            d2 = self.pair_sq_distances().double()
+        robust = None if self.sigma is None else \
+            float(sum(geman_mcclure(row.clamp_min(0).sqrt(), s).sum() for row, s in zip(d2, self.sigma)))
+        return {"penalty": float(weighted_penalty(d2, self.weights, self.hparams["lambda"])),
+                "closs_robust": robust, "mean_weight": float(self.weights.mean()), "irls_k": self.k,
+                "delta": self.history["deltas"][-1] if self.history["deltas"] else None}
+
+    def describe(self) -> dict[str, Any]:
+        names = self.net.layer_names
+        pairs = [[names[p], names[p + 1]] for p in range(len(names) - 1)] or [names[:1]]
+        return {**super().describe(), "pairs": pairs, "irls_phase": self.phase,
+                "sigma": None if self.sigma is None else self.sigma.tolist(), "k": self.k,
+                "converged": self.phase == "converged", "reweight_iterations": self.history["iterations"],
+                "delta_history": self.history["deltas"], "weights_history": self.history["weights"],
+                "final_weights": self.weights.tolist()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "irls": {"phase": self.phase, "sigma": self.sigma, "k": self.k,
+                                                 "weights": self.weights.clone(), "history": self.history}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        s = state["irls"]
+        self.phase, self.sigma, self.k = s["phase"], s["sigma"], s["k"]
+        self.weights, self.history = s["weights"].clone(), s["history"]
