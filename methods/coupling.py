@@ -9,6 +9,7 @@ the |a|^2 + |b|^2 - 2ab Gram form, which cancels when copies are nearly equal (s
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -86,3 +87,17 @@ def eq7_weights(d2: Tensor, sigma: Tensor, rule: str = "paper") -> Tensor:
 def max_change(new: Tensor, old: Tensor) -> float:
     """delta = max_{i<j, p} |w_new - w_old| (the stopping rule's measure)."""
     return float((new.double() - old.double()).abs().max()) if new.numel() else 0.0
+
+
+def tensor_sq_distances(tensor: Tensor, tasks: int) -> Tensor:
+    """||theta_i,v - theta_j,v||^2 of one parameter tensor [slots, ...] for every pair i < j (zeros for one slot)."""
+    return layer_sq_distances([tensor], tasks)
+
+
+def median_threshold_weights(half_sq: Tensor, tasks: int) -> Tensor:
+    """The released code's fixed weights (specs/zhang.md 6): D = 1/2 ||.||^2 per pair, med = numpy.median over all
+    T^2 entries of the symmetric matrix *with its zero diagonal*; w = 1 below the median, 1/2 at it, 0 above.
+    half_sq [pairs] -> [pairs] (float64)."""
+    d = half_sq.detach().double().cpu()
+    med = float(np.median(pair_matrix(d, tasks).numpy()))
+    return torch.where(d < med, 1.0, torch.where(d == med, 0.5, 0.0)).double()

@@ -14,7 +14,8 @@ by IRLS within one fixed training budget (the suite's schedule, specs/zhang.md 2
 Between reweightings every copy takes one Adam step on its loss plus the weighted penalty (Eq. 8): the gradient of
 the joint penalty for copy i is exactly that of Eq. 9 at the other copies' current values, so one simultaneous step
 is one Jacobi block-coordinate step for every network (specs/zhang.md 2.4). Not built yet (issue 12): `same_init`
-(the paper's copies all start from one pretrained network), the round-robin block schedule, `irls-code`.
+(the paper's copies all start from one pretrained network), the round-robin block schedule. `irls-code` below is
+the released code's variant, not the paper's method.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from sharebench.methods.coupling import (
     geman_mcclure,
     layer_sq_distances,
     max_change,
+    median_threshold_weights,
+    pair_indices,
     sigma_from,
     weighted_penalty,
 )
@@ -137,3 +140,71 @@ class RobustIRLS(L2Reg):
         s = state["irls"]
         self.phase, self.sigma, self.k = s["phase"], s["sigma"], s["k"]
         self.weights, self.history = s["weights"].clone(), s["history"]
+
+
+@register("irls-code")
+class ReleasedCodeCoupling(L2Reg):
+    """The released TF1 code's variant, **not the paper's method** (specs/zhang.md 6; official-code-notes A).
+
+    Per parameter *tensor* v of every tied hidden layer (conv weights; a dense layer's weight and bias), not per
+    adjacent-layer pair: (mu / 2) sum_v sum_{i<j} w_v,ij ||theta_i,v - theta_j,v||^2 with mu = 0.005. For the first
+    `init_fraction` (0.05, the code's 1,500 of 31,500 steps) every w = 1; at the switch the weights are fixed once by
+    a median threshold on D_v = 1/2 ||.||^2 (`median_threshold_weights`: 1 below, 1/2 at, 0 above; the code's LP
+    returns the analytic centre 1/2 for a zero-cost coordinate) and never recomputed (the code's reweighting loop is
+    disabled). With `restart` (the code's stage 1), every copy, head and batch norm is then reset to its initial
+    state and the optimiser restarted. `lambda` is not used (the code's mu replaces it)."""
+
+    HPARAMS: ClassVar[dict[str, Any]] = {**L2Reg.HPARAMS, "mu": 0.005, "init_fraction": 0.05, "restart": True}
+    CODE_MODULES: ClassVar[tuple[str, ...]] = ("sharebench.methods.coupling",)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if not 0 < self.hparams["init_fraction"] < 1 or self.hparams["mu"] < 0:
+            raise ValueError("method 'irls-code': need 0 < init_fraction < 1 and mu >= 0")
+        self.initial_state = {k: v.clone() for k, v in self.net.state_dict().items()}
+        self.switched = False
+        self.weights = torch.ones(len(self.tied_tensors()), len(pair_indices(self.tasks.num_tasks)[0]),
+                                  dtype=torch.float64)
+
+    @property
+    def start(self) -> int:
+        n = self.total_iterations
+        return min(max(round(self.hparams["init_fraction"] * n), 1), max(n - 1, 1))
+
+    def tied_tensors(self) -> list[Tensor]:
+        return [t for i, layer in enumerate(self.net.layers) if i >= self.num_hard_shared
+                for t in layer.core_parameters()]
+
+    def distances(self) -> Tensor:
+        """||theta_i,v - theta_j,v||^2 per tied tensor and pair: [V, pairs], differentiable."""
+        return torch.stack([layer_sq_distances([t], self.tasks.num_tasks) for t in self.tied_tensors()])
+
+    def switch(self, iteration: int) -> None:
+        with torch.no_grad():
+            half = 0.5 * self.distances()
+        self.weights = torch.stack([median_threshold_weights(row, self.tasks.num_tasks) for row in half])
+        self.switched = True
+        if self.hparams["restart"]:
+            self.net.load_state_dict(self.initial_state)
+            self.optimizer, self.scheduler = self.make_optimizer(start=iteration)
+
+    def update(self, x: Tensor, y: Tensor, iteration: int) -> dict[str, float]:
+        if not self.switched and iteration == self.start:
+            self.switch(iteration)
+        return super().update(x, y, iteration)
+
+    def penalty(self) -> Tensor:
+        return weighted_penalty(self.distances(), self.weights, self.hparams["mu"] / 2)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "variant": "released code, not the paper", "switched": self.switched,
+                "final_weights": self.weights.tolist()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "code": {"switched": self.switched, "weights": self.weights.clone(),
+                                                 "initial_state": self.initial_state}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        s = state["code"]
+        self.switched, self.weights, self.initial_state = s["switched"], s["weights"].clone(), s["initial_state"]

@@ -15,6 +15,7 @@ from sharebench.methods.coupling import (
     geman_mcclure,
     layer_sq_distances,
     max_change,
+    median_threshold_weights,
     pair_indices,
     sigma_from,
     weighted_penalty,
@@ -132,3 +133,31 @@ def test_an_irls_job_records_its_reweightings_and_resumes_across_one():
 def test_bad_irls_settings_are_clear_errors():
     with pytest.raises(ValueError, match="init_fraction"):
         _method("irls", init_fraction=1.0)
+
+
+@pytest.mark.parametrize("tasks,expected", [
+    (2, [0.0]), (3, [0.5, 0.0, 0.0]), (5, [1, 1, 1, 0.5] + [0] * 6), (8, [1] * 12 + [0] * 16)])
+def test_released_code_weights_are_the_median_threshold(tasks, expected):
+    """specs/zhang.md 6's vectors: distinct distances, pairs ranked ascending; numpy's median over all T^2 entries,
+    the zero diagonal included. The ranks are scattered over the pairs to check that order does not matter."""
+    n = tasks * (tasks - 1) // 2
+    ranks = torch.randperm(n, generator=torch.Generator().manual_seed(tasks))
+    w = median_threshold_weights((ranks + 1).double(), tasks)
+    assert w.tolist() == [float(expected[r]) for r in ranks.tolist()]
+
+
+def test_released_code_variant_ties_tensors_then_fixes_weights_and_restarts():
+    m = _method("irls-code", iterations=40)
+    initial = {k: v.clone() for k, v in m.net.state_dict().items()}
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.rand(3, 8, 1, 16, 16, generator=g), torch.randint(0, 10, (3, 8), generator=g)
+    brute = sum(0.5 * 0.005 * ((t[a] - t[b]) ** 2).sum() for t in m.tied_tensors() for a, b in ((0, 1), (0, 2), (1, 2)))
+    assert m.penalty().item() == pytest.approx(brute.item(), rel=1e-5)  # phase A: every w = 1, (mu / 2) ||.||^2
+    assert len(m.tied_tensors()) == 3 + 2  # three conv weights (no bias under BN), the dense weight and bias
+    m.update(x, y, 0)
+    assert any(not torch.equal(v, initial[k]) for k, v in m.net.state_dict().items())
+    m.update(x, y, m.start)  # the switch: weights fixed, every copy back to its initial state, then one step
+    assert m.switched and set(m.weights.flatten().tolist()) <= {0.0, 0.5, 1.0}
+    m.switch(m.start)  # again, to look at the state right after a restart
+    assert all(torch.equal(v, initial[k]) for k, v in m.net.state_dict().items())
+    assert m.describe()["variant"] == "released code, not the paper"
