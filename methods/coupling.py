@@ -89,11 +89,6 @@ def max_change(new: Tensor, old: Tensor) -> float:
     return float((new.double() - old.double()).abs().max()) if new.numel() else 0.0
 
 
-def tensor_sq_distances(tensor: Tensor, tasks: int) -> Tensor:
-    """||theta_i,v - theta_j,v||^2 of one parameter tensor [slots, ...] for every pair i < j (zeros for one slot)."""
-    return layer_sq_distances([tensor], tasks)
-
-
 def median_threshold_weights(half_sq: Tensor, tasks: int) -> Tensor:
     """The released code's fixed weights (specs/zhang.md 6): D = 1/2 ||.||^2 per pair, med = numpy.median over all
     T^2 entries of the symmetric matrix *with its zero diagonal*; w = 1 below the median, 1/2 at it, 0 above.
