@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sharebench.datasets.holes import hole_masks
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -62,6 +64,22 @@ def _masked_squared_error(method: Any, x: Tensor, y: Tensor, task: int) -> Tenso
     return ((filled - x).pow(2) * mask).flatten(1).sum(1).double() / mask[0].sum()
 
 
+def _filled(method: Any, x: Tensor, y: Tensor, task: int) -> tuple[Tensor, Tensor]:
+    """Image completion: the method's filling of each image's own hole (the label, datasets/holes.py) and the mask."""
+    mask = hole_masks(y, method.tasks.holes[task], x.shape[-2], x.shape[-1]).expand_as(x)
+    return method.reconstruct(x.masked_fill(mask, 0.0), task), mask
+
+
+def _completion_squared_error(method: Any, x: Tensor, y: Tensor, task: int) -> Tensor:
+    filled, _ = _filled(method, x, y, task)
+    return (filled - x).pow(2).flatten(1).mean(1).double()
+
+
+def _hole_squared_error(method: Any, x: Tensor, y: Tensor, task: int) -> Tensor:
+    filled, mask = _filled(method, x, y, task)
+    return ((filled - x).pow(2) * mask).flatten(1).sum(1).double() / mask.flatten(1).sum(1)
+
+
 METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("accuracy", True, "predict", "%", 100.0, "share of test images classified correctly", _correct),
     Metric("error", False, "predict", "%", 100.0, "share of test images misclassified (1 - accuracy)",
@@ -73,6 +91,11 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("masked_mse", False, "reconstruct", "MSE", 1.0,
            "mean squared error over a centred square hole (half the side) that the method must fill",
            _masked_squared_error),
+    Metric("completion_mse", False, "reconstruct", "MSE", 1.0,
+           "image completion: mean squared error per pixel over the whole image, after the method fills the image's "
+           "own hole (Zhang et al. Fig. 5's reconstruction loss; pixels in [0, 1])", _completion_squared_error),
+    Metric("hole_mse", False, "reconstruct", "MSE", 1.0,
+           "image completion: mean squared error per pixel inside the hole only", _hole_squared_error),
 ]}
 
 

@@ -118,6 +118,40 @@ class BankedConv2d(nn.Module):
         return out.reshape(B, T, -1, *out.shape[2:]).permute(1, 0, 2, 3, 4)
 
 
+class BankedConvTranspose2d(nn.Module):
+    """K slots of a transposed convolution (the decoder of an autoencoder): 4x4, stride 2, padding 1 doubles the
+    size. Weights [K, in, out, k, k] as `nn.ConvTranspose2d` stores them, so `init="torch"` is its default init."""
+
+    def __init__(self, num_slots: int, in_channels: int, out_channels: int, kernel_size: int = 4, stride: int = 2,
+                 padding: int = 1, bias: bool = False, init: str = "torch"):
+        super().__init__()
+        self.padding, self.stride = padding, stride
+        self.weight = nn.Parameter(torch.empty(num_slots, in_channels, out_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(num_slots, out_channels)) if bias else None
+        init_slots_(self.weight.data, None if self.bias is None else self.bias.data, init)
+
+    @property
+    def num_slots(self) -> int:
+        return self.weight.shape[0]
+
+    def forward_single(self, x: Tensor, slot: int) -> Tensor:
+        return F.conv_transpose2d(x, self.weight[slot], None if self.bias is None else self.bias[slot],
+                                  stride=self.stride, padding=self.padding)
+
+    def forward(self, x: Tensor, slots: Tensor) -> Tensor:
+        """x [T, B, C, H, W]: one call when every task uses one slot, else one grouped transposed convolution."""
+        T, B = x.shape[:2]
+        unique = torch.unique(slots)
+        if unique.numel() == 1:
+            out = self.forward_single(x.reshape(T * B, *x.shape[2:]), int(unique[0]))
+            return out.reshape(T, B, *out.shape[1:])
+        w = self.weight[slots].reshape(-1, *self.weight.shape[2:])  # [T * in, out, k, k]
+        b = None if self.bias is None else self.bias[slots].reshape(-1)
+        xg = x.permute(1, 0, 2, 3, 4).reshape(B, -1, *x.shape[3:])
+        out = F.conv_transpose2d(xg, w, b, stride=self.stride, padding=self.padding, groups=T)
+        return out.reshape(B, T, -1, *out.shape[2:]).permute(1, 0, 2, 3, 4)
+
+
 class BankedLinear(nn.Module):
     def __init__(self, num_slots: int, in_features: int, out_features: int, bias: bool = True,
                  init: str = "torch"):
@@ -136,6 +170,9 @@ class BankedLinear(nn.Module):
         if self.bias is not None:
             out = out + self.bias[slots].unsqueeze(1)
         return out
+
+
+SLOT_LAYERS = (BankedConv2d, BankedConvTranspose2d, BankedLinear)  # modules whose tensors lead with the slot
 
 
 class BankedBatchNorm(nn.Module):

@@ -27,7 +27,8 @@ def layer_sq_distances(core: list[Tensor], tasks: int) -> Tensor:
     if all(t.shape[0] == 1 for t in core):
         return core[0].new_zeros(len(i))
     rows = torch.cat([t.reshape(t.shape[0], -1) for t in core], dim=1)  # [T, n]
-    return torch.stack([(rows[a] - rows[b]).pow(2).sum() for a, b in zip(i.tolist(), j.tolist())])
+    i, j = i.to(rows.device), j.to(rows.device)
+    return (rows[i] - rows[j]).pow(2).sum(dim=1)  # direct differences, all pairs in one kernel
 
 
 def adjacent_pair_sq_distances(per_layer: list[Tensor]) -> Tensor:
@@ -96,3 +97,14 @@ def median_threshold_weights(half_sq: Tensor, tasks: int) -> Tensor:
     d = half_sq.detach().double().cpu()
     med = float(np.median(pair_matrix(d, tasks).numpy()))
     return torch.where(d < med, 1.0, torch.where(d == med, 0.5, 0.0)).double()
+
+
+def mutual_knn_edges(weights: Tensor, tasks: int, k: int = 3) -> list[tuple[int, int]]:
+    """Zhang et al. Fig. 2's graph for one adjacent pair: i and j are joined when each is among the other's k "most
+    influential neighbours", read as the k largest IRLS weights w_ij (the closest copies; specs/zhang.md 7 #19);
+    ties go to the lower index. weights [pairs] -> sorted edges (i, j), i < j, 0-based."""
+    w = pair_matrix(weights.detach().double().cpu(), tasks)
+    w.fill_diagonal_(-float("inf"))
+    order = [sorted(range(tasks), key=lambda j, i=i: (-float(w[i, j]), j))[: min(k, tasks - 1)]
+             for i in range(tasks)]
+    return [(i, j) for i in range(tasks) for j in range(i + 1, tasks) if j in order[i] and i in order[j]]

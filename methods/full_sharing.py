@@ -34,6 +34,7 @@ def class_pairing(tasks: TaskSpec, seed: int) -> list[list[int]]:
 class FullSharing(DeepSharing):
     HPARAMS: ClassVar[dict[str, Any]] = {**DeepSharing.HPARAMS, "pairing_seed": 0}
     SHARED_HEAD: ClassVar[bool] = True
+    COMPLETION: ClassVar[bool] = False
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sharebench.datasets.holes import with_holes
 from sharebench.methods.banks import BankedBatchNorm
 from sharebench.methods.networks import BankedNet, backbone_layers, final_map_size
 from sharebench.methods.norms import EVAL_MOMENTS, BankedNorm, norm_mode
@@ -37,6 +38,12 @@ def multitask_loss(logits: Tensor, y: Tensor) -> Tensor:
     return ((per_sample * known).sum(dim=1) / known.sum(dim=1).clamp_min(1)).sum()
 
 
+def completion_loss(filled: Tensor, x: Tensor) -> Tensor:
+    """Sum over tasks of each task's mean over images of the squared error summed over pixels,
+    (1/|I_i|) sum_I ||I - G(I)||_F^2 (Zhang et al. Sec. 3, task II); filled and x [T, B, C, H, W]."""
+    return (filled - x).pow(2).flatten(2).sum(2).mean(1).sum()
+
+
 class BankedMethod(Method):
     """A BankedNet with a fixed assignment, trained by Adam; subclasses choose the assignment."""
 
@@ -44,10 +51,13 @@ class BankedMethod(Method):
     # domain, batch); empty = the norm mode's own. domains_per_pass: forward and backward this many domains' pure
     # batches at a time and accumulate the gradients (0 = all at once): the same step in less memory (deep-x4 at
     # 64 px on a GPU); exact because every pure batch is normalised with its own statistics.
+    # same_init: every per-task copy of a layer starts from the same weights (slot 0's), as the copies of Zhang et
+    # al.'s methods all start from one pretrained network (specs/zhang.md 2.9); heads stay independent.
     HPARAMS: ClassVar[dict[str, Any]] = {**OPTIM_HPARAMS, "norm": "bn", "init": "torch", "eval_moments": [],
-                                         "domains_per_pass": 0}
+                                         "domains_per_pass": 0, "same_init": False}
     SHARED_HEAD: ClassVar[bool] = False  # one classifier for every task (full sharing)
     PACKABLE: ClassVar[bool] = True  # seeds can train as one packed model (methods/packing.py)
+    COMPLETION: ClassVar[bool] = True  # can train on image completion suites (an image-output backbone)
     copies = 1  # how many seeds this model holds (packing.pack sets it; copy_offsets shift their slots)
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -65,6 +75,14 @@ class BankedMethod(Method):
         self.net = BankedNet(self.layers, self.tasks.num_classes, self.slots_per_layer(slots),
                              norm=self.hparams["norm"], init=self.hparams["init"],
                              shared_head=self.SHARED_HEAD).to(self.device)
+        if self.tasks.completion and not self.COMPLETION:
+            raise ValueError(f"method {self.name!r} classifies and cannot train on image completion tasks")
+        if self.net.image_output != self.tasks.completion:
+            raise ValueError(f"method {self.name!r}: backbone {self.backbone!r} "
+                             f"{'outputs images' if self.net.image_output else 'classifies'}, but the suite's tasks "
+                             f"are {'image completion' if self.tasks.completion else 'classification'}")
+        if self.hparams["same_init"]:
+            self.start_copies_equal()
         self.register_assignment(assignment)
         self.all_tasks = torch.arange(self.tasks.num_tasks, device=self.device)
         self.copy_offsets = torch.zeros(self.tasks.num_tasks, len(self.layers), dtype=torch.long)
@@ -85,6 +103,20 @@ class BankedMethod(Method):
         """On the packed model: give copy `index` its slice of that state."""
 
     # -- shared machinery
+    def start_copies_equal(self) -> None:
+        """`same_init`: every slot of every layer (weights and per-slot BN) becomes a copy of slot 0."""
+        for layer, unit in enumerate(self.net.layers):
+            for slot in range(1, unit.num_slots):
+                self.net.copy_slot(layer, 0, slot)
+
+    def task_loss(self, x: Tensor, y: Tensor, tasks: Tensor) -> Tensor:
+        """The summed per-task loss of one step on the tasks `tasks`: cross-entropy, or for image completion
+        the squared error of the filled images (the labels are the holes, datasets/holes.py)."""
+        if not self.tasks.completion:
+            return multitask_loss(self.net(x, self.assignment, tasks), y)
+        masked = torch.stack([with_holes(x[i], y[i], self.tasks.holes[int(t)]) for i, t in enumerate(tasks)])
+        return completion_loss(self.net(masked, self.assignment, tasks), x)
+
     def only_shareable(self, assignment: Tensor) -> Tensor:
         """Layers the backbone marks as not shareable (an always-shared trunk) use slot 0 for every task."""
         fixed = [i for i, spec in enumerate(self.layers) if not spec.shareable]
@@ -166,7 +198,7 @@ class BankedMethod(Method):
         passes = self.domain_passes()
         out = {"loss": 0.0}
         for rows in passes:  # one pass (the default) or gradients accumulated over groups of domains
-            loss = multitask_loss(self.net(x[rows], self.assignment, self.all_tasks[rows]), y[rows])
+            loss = self.task_loss(x[rows], y[rows], self.all_tasks[rows])
             out["loss"] += float(loss.detach())
             total = loss
             if rows is passes[-1]:
@@ -191,6 +223,17 @@ class BankedMethod(Method):
         pieces = [x] if whole else x.split(self.cpu_predict_chunk)
         logits = [self.net(piece.unsqueeze(0), self.assignment, t)[0] for piece in pieces]
         return torch.cat(logits)[:, : self.tasks.num_classes[task]]
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, task: int) -> Tensor:
+        """Images with their holes zeroed [B, C, H, W] -> the network's filled images (image completion)."""
+        if not self.net.image_output:
+            raise ValueError(f"method {self.name!r} on backbone {self.backbone!r} classifies; reconstruction "
+                             "metrics need an image-output backbone (ae9) and a completion suite")
+        self.net.eval()
+        t = self.all_tasks[task:task + 1]
+        return torch.cat([self.net(piece.unsqueeze(0), self.assignment, t)[0]
+                          for piece in x.split(self.cpu_predict_chunk)])
 
     def state_dict(self) -> dict[str, Any]:
         return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),

@@ -13,9 +13,9 @@ by IRLS within one fixed training budget (the suite's schedule, specs/zhang.md 2
 
 Between reweightings every copy takes one Adam step on its loss plus the weighted penalty (Eq. 8): the gradient of
 the joint penalty for copy i is exactly that of Eq. 9 at the other copies' current values, so one simultaneous step
-is one Jacobi block-coordinate step for every network (specs/zhang.md 2.4). Not built yet (issue 12): `same_init`
-(the paper's copies all start from one pretrained network), the round-robin block schedule. `irls-code` below is
-the released code's variant, not the paper's method.
+is one Jacobi block-coordinate step for every network (specs/zhang.md 2.4). The paper's copies all start from one
+pretrained network: experiments set `same_init: true`. Not built: the round-robin block schedule of the paper profile.
+`irls-code` below is the released code's variant, not the paper's method.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from sharebench.methods.coupling import (
     layer_sq_distances,
     max_change,
     median_threshold_weights,
+    mutual_knn_edges,
     pair_indices,
     sigma_from,
     weighted_penalty,
@@ -129,7 +130,8 @@ class RobustIRLS(L2Reg):
                 "sigma": None if self.sigma is None else self.sigma.tolist(), "k": self.k,
                 "converged": self.phase == "converged", "reweight_iterations": self.history["iterations"],
                 "delta_history": self.history["deltas"], "weights_history": self.history["weights"],
-                "final_weights": self.weights.tolist()}
+                "final_weights": self.weights.tolist(),
+                "mutual_knn_edges": [mutual_knn_edges(row, self.tasks.num_tasks) for row in self.weights]}
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "irls": {"phase": self.phase, "sigma": self.sigma, "k": self.k,

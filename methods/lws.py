@@ -69,6 +69,7 @@ def entropy(probs: Tensor) -> Tensor:
 
 @register("lws")
 class LearnedWeightSharing(BankedMethod):
+    COMPLETION: ClassVar[bool] = False  # its NES fitness is the classification loss
     HPARAMS: ClassVar[dict[str, Any]] = {  # Adam 1e-3 (eta_theta); BN belongs to the slot (module), as in the
         # released code; torch.nn default init per slot (the released code calls no init); LWS splits its own
         # passes by samples (samples_per_pass), not by domains

@@ -17,18 +17,18 @@ from torch import Tensor, nn
 from sharebench.methods.banks import HeadBank, slot_groups
 from sharebench.methods.norms import NORM_MODES
 from sharebench.methods.rowplan import plan_rows
-from sharebench.methods.units import BasicBlockUnit, ConvUnit, DenseUnit, PreActUnit, Unit
+from sharebench.methods.units import BasicBlockUnit, ConvUnit, DenseUnit, PreActUnit, Unit, UpUnit
 
 NORMS = tuple(NORM_MODES)  # bn: per slot; task-bn: per task (domain-specific scale + moments); see norms.py
 BN_ONLY_NORMS = ("bn", "task-bn", "none")  # what conv and block units support; preact units support every mode
-KINDS = ("conv", "dense", "block", "preact")
+KINDS = ("conv", "dense", "block", "preact", "up")
 
 
 @dataclass(frozen=True)
 class LayerSpec:
     name: str
     kind: str  # "conv" (conv3x3-BN-ReLU[-pool]) | "dense" (Linear-ReLU) | "block" (ResNet BasicBlock)
-    #            | "preact" (pre-activation residual unit)
+    #            | "preact" (pre-activation residual unit) | "up" (transposed conv 4x4 s2 -BN-ReLU, an AE's decoder)
     in_features: int
     out_features: int
     batchnorm: bool = False
@@ -39,17 +39,37 @@ class LayerSpec:
     activation: bool = True  # conv: ReLU after the unit
     bias: bool | None = None  # conv: a bias (default: when there is no batch norm)
     final_norm: bool = False  # preact: Norm -> ReLU after the unit (the network's last unit)
+    kernel: int = 3  # conv: the kernel size (padding 1: 3x3 keeps the size, 4x4 with stride 2 halves it)
+    sigmoid: bool = False  # up: the image output (no BN, a sigmoid): the network has no classifier heads
 
     def num_params(self) -> int:
         """Weights of one slot (convolution kernels; linear weights and biases; norms not counted)."""
-        if self.kind == "conv":
-            return self.in_features * self.out_features * 9
+        if self.kind in ("conv", "up"):
+            return self.in_features * self.out_features * self.kernel ** 2
         if self.kind in ("block", "preact"):
             n = (self.in_features + self.out_features) * self.out_features * 9
             if self.stride != 1 or self.in_features != self.out_features:
                 n += self.in_features * self.out_features
             return n
         return self.in_features * self.out_features + self.out_features
+
+
+def ae9(input_shape: tuple[int, int, int], width: int = 8) -> list[LayerSpec]:
+    """Zhang et al.'s "9-layer auto-encoder" for image completion (Sec. 5.3; its details are in the missing
+    supplement, so this is specs/zhang.md 2.8's choice): four 4x4 stride-2 convolutions (w, 2w, 4w, 8w channels; BN
+    from the second), a 3x3 convolution at H/16, three 4x4 stride-2 transposed convolutions back (4w, 2w, w; BN) and
+    a transposed convolution to the image with a sigmoid. Every layer has the same shape in every copy, so all nine
+    are tied by the coupling methods; there is no classifier."""
+    h, w_px, c = input_shape
+    if h % 16 or w_px % 16:
+        raise ValueError(f"ae9 needs images whose sides divide by 16, got {h}x{w_px}")
+    chans = [width, 2 * width, 4 * width, 8 * width]
+    enc = [LayerSpec(f"e{i + 1}", "conv", c if i == 0 else chans[i - 1], chans[i], batchnorm=i > 0, stride=2,
+                     kernel=4) for i in range(4)]
+    mid = LayerSpec("m", "conv", chans[3], chans[3], batchnorm=True)
+    dec = [LayerSpec(f"d{i + 1}", "up", chans[3 - i], chans[2 - i], batchnorm=True) for i in range(3)]
+    out = LayerSpec("out", "up", width, c, sigmoid=True)
+    return [*enc, mid, *dec, out]
 
 
 def _conv_stack(c: int, channels: int, n: int, shareable: bool = True) -> list[LayerSpec]:
@@ -174,7 +194,7 @@ def jae_mlp(input_shape: tuple[int, int, int], hidden: tuple[int, ...] = (500, 2
 
 BACKBONES: dict[str, Callable[..., list[LayerSpec]]] = {
     "dkl-convnet": dkl_convnet, "routing-convnet": routing_convnet, "slo-convnet": slo_convnet,
-    "resnet18": resnet18, "resnet38": resnet38, "mlp": mlp, "jae-mlp": jae_mlp}
+    "resnet18": resnet18, "resnet38": resnet38, "mlp": mlp, "jae-mlp": jae_mlp, "ae9": ae9}
 
 
 def backbone_layers(name: str, input_shape: tuple[int, int, int], **options) -> list[LayerSpec]:
@@ -188,7 +208,9 @@ class BankedNet(nn.Module):
     # grouped convolution on CUDA, and on CPU when at least `grouped_min_slots` slots are distinct, else one
     # convolution per distinct slot. "keys" / "grouped" / "per-slot" force one (tests compare them).
     # Measured on 2 CPU cores (tests/test_benchmark_batching.py, 16 px, B=16): grouped was 1.3-1.4x
-    # slower than per-slot with 3-5 distinct slots and 1.4x faster with 20.
+    # slower than per-slot with 3-5 distinct slots and 1.4x faster with 20. For the ae9 autoencoder (one thread,
+    # isolated) grouped was faster: 19 vs 30 ms per step (5 tasks, 16 px, B=16, width 8) and 40 vs 52 ms (8 tasks,
+    # 32 px RGB, B=8), so image-output networks always group.
     conv_strategy = "auto"
     grouped_min_slots = 10
 
@@ -204,11 +226,16 @@ class BankedNet(nn.Module):
             raise ValueError(f"norm {norm!r} needs a backbone of pre-activation units (resnet38); this one has "
                              f"batch-norm conv/block units, which support {', '.join(BN_ONLY_NORMS)}")
         last = layers[-1]
-        if last.kind != "dense" and not last.global_pool:
-            raise ValueError("the last hidden layer must be dense or end in global pooling")
+        if last.kind != "dense" and not last.global_pool and not last.sigmoid:
+            raise ValueError("the last hidden layer must be dense, end in global pooling, or output an image")
         self.specs, self.norm, self.num_tasks = layers, norm, len(num_classes)
         self.layers = nn.ModuleList(self._build_unit(spec, k) for spec, k in zip(layers, slots_per_layer))
-        self.head = HeadBank(last.out_features, num_classes, init=init, shared=shared_head)
+        # an image output (completion) has no classifier: forward returns the images
+        self.head = None if last.sigmoid else HeadBank(last.out_features, num_classes, init=init, shared=shared_head)
+
+    @property
+    def image_output(self) -> bool:
+        return self.head is None
 
     def _build_unit(self, spec: LayerSpec, k: int) -> Unit:
         if spec.kind not in KINDS:
@@ -216,6 +243,9 @@ class BankedNet(nn.Module):
         rows = k if self.norm == "bn" else self.num_tasks
         if spec.kind == "dense":
             return DenseUnit(k, spec.in_features, spec.out_features, init=self.init)
+        if spec.kind == "up":
+            return UpUnit(k, rows, spec.in_features, spec.out_features, spec.batchnorm and self.norm != "none",
+                          spec.sigmoid, init=self.init)
         if spec.kind == "preact":
             return PreActUnit(k, self.num_tasks, spec.in_features, spec.out_features, spec.stride, self.norm,
                               spec.final_norm, init=self.init)
@@ -223,7 +253,8 @@ class BankedNet(nn.Module):
             return BasicBlockUnit(k, rows, spec.in_features, spec.out_features, spec.stride, self.norm != "none",
                                   init=self.init)
         return ConvUnit(k, rows, spec.in_features, spec.out_features, spec.batchnorm and self.norm != "none",
-                        spec.pool, spec.stride, init=self.init, activation=spec.activation, bias=spec.bias)
+                        spec.pool, spec.stride, init=self.init, activation=spec.activation, bias=spec.bias,
+                        kernel=spec.kernel)
 
     @property
     def layer_names(self) -> list[str]:
@@ -259,6 +290,8 @@ class BankedNet(nn.Module):
                 h = self._per_slot(unit, h, slots, norm_rows)
             if spec.global_pool:
                 h = h.mean(dim=(-2, -1))
+        if self.head is None:
+            return h
         if h.ndim > 3:
             h = h.flatten(2)
         return self.head(h, tasks)
@@ -290,7 +323,7 @@ class BankedNet(nn.Module):
     def _grouped(self, h: Tensor, slots: Tensor) -> bool:
         if self.conv_strategy != "auto":
             return self.conv_strategy == "grouped"
-        if h.is_cuda:
+        if h.is_cuda or self.image_output:  # the autoencoder of ae9 (16 px, 5 tasks): 19 vs 30 ms per step on CPU
             return True
         distinct = len(torch.unique(slots))
         return distinct >= self.grouped_min_slots and len(slots) < 2 * distinct
@@ -333,8 +366,9 @@ class BankedNet(nn.Module):
         Batch-norm rows that belong to a task (domain-specific BN) have one user each; a shared classifier has
         every task as its user.
         """
+        ref = next(self.parameters())
         for unit, users in zip(self.layers, users_per_layer):
-            div = users.to(self.head.pad_mask.device, self.head.linear.weight.dtype).clamp_min(1e-12) * samples
+            div = users.to(ref.device, ref.dtype).clamp_min(1e-12) * samples
             per_slot = {id(t) for t in unit.slot_tensors(norm_per_slot=self.norm == "bn")}
             for p in unit.parameters():
                 if p.grad is None:
@@ -343,6 +377,8 @@ class BankedNet(nn.Module):
                     p.grad.div_(div.view(-1, *([1] * (p.ndim - 1))))
                 elif samples != 1:
                     p.grad.div_(samples)
+        if self.head is None:
+            return
         head_div = self.head.slot_users().to(self.head.linear.weight.dtype) * samples
         if bool((head_div != 1).any()):
             for p in self.head.linear.parameters():

@@ -43,7 +43,8 @@ def packed_spec(spec: TaskSpec, copies: int) -> TaskSpec:
     def rep(values: tuple | list) -> tuple:
         return tuple(values) * copies
     return TaskSpec([f"{n}#{s}" for s in range(copies) for n in spec.names], list(rep(spec.num_classes)),
-                    spec.image_shape, rep(spec.roles), rep(spec.label_semantics), rep(spec.native_shapes))
+                    spec.image_shape, rep(spec.roles), rep(spec.label_semantics), rep(spec.native_shapes),
+                    rep(spec.holes))
 
 
 def _slot_offsets(method: BankedMethod, copies: int) -> Tensor:

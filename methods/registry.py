@@ -31,6 +31,12 @@ class TaskSpec:
     roles: tuple[str, ...] = ()  # per task: "task" (default), "source" or "target"
     label_semantics: tuple[str, ...] = ()  # per task: what its labels mean ("digits"), from the suite; "" unknown
     native_shapes: tuple[tuple[int, int, int], ...] = ()  # per task, where a task sits on a canvas (suites.py)
+    holes: tuple[int, ...] = ()  # per task, the side of its images' holes: an image completion task (holes.py)
+
+    @property
+    def completion(self) -> bool:
+        """Image completion: labels are hole positions and the method fills the holes (datasets/holes.py)."""
+        return any(self.holes)
 
     def native_shape(self, task: int) -> tuple[int, int, int]:
         return self.native_shapes[task] if self.native_shapes else self.image_shape

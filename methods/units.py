@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sharebench.methods.banks import BankedBatchNorm, BankedConv2d, BankedLinear
+from sharebench.methods.banks import SLOT_LAYERS, BankedBatchNorm, BankedConv2d, BankedConvTranspose2d, BankedLinear
 from sharebench.methods.norms import BankedNorm
 from sharebench.methods.rowplan import KeyLayer
 
@@ -27,7 +27,7 @@ class Unit(nn.Module):
 
     @property
     def num_slots(self) -> int:
-        return next(m for m in self.modules() if isinstance(m, (BankedConv2d, BankedLinear))).num_slots
+        return next(m for m in self.modules() if isinstance(m, SLOT_LAYERS)).num_slots
 
     def core_parameters(self) -> list[nn.Parameter]:
         """The layer weights (not the batch-norm scale and shift): what soft sharing ties together."""
@@ -44,22 +44,24 @@ class Unit(nn.Module):
                     out += [m.weight, m.bias, m.running_mean, m.running_var]
             elif isinstance(m, BankedNorm):
                 out += m.slot_tensors()
-            elif isinstance(m, (BankedConv2d, BankedLinear)):
+            elif isinstance(m, SLOT_LAYERS):
                 out += [p for p in m.parameters(recurse=False)]
         return out
 
 
 class ConvUnit(Unit):
-    """conv3x3 -> BN -> ReLU -> (maxpool 2); without BN the convolution has a bias unless `bias=False`, and
-    `activation=False` drops the ReLU (a pre-activation ResNet's stem is a bare convolution)."""
+    """conv3x3 (or `kernel` x `kernel`, padding 1) -> BN -> ReLU -> (maxpool 2); without BN the convolution has a
+    bias unless `bias=False`, and `activation=False` drops the ReLU (a pre-activation ResNet's stem is a bare
+    convolution). A 4x4 kernel with stride 2 halves the size (an autoencoder's encoder)."""
 
     supports_keys = True
 
     def __init__(self, num_slots: int, norm_rows: int, in_ch: int, out_ch: int, batchnorm: bool, pool: bool,
-                 stride: int = 1, init: str = "torch", activation: bool = True, bias: bool | None = None):
+                 stride: int = 1, init: str = "torch", activation: bool = True, bias: bool | None = None,
+                 kernel: int = 3):
         super().__init__()
-        self.conv = BankedConv2d(num_slots, in_ch, out_ch, bias=not batchnorm if bias is None else bias,
-                                 stride=stride, init=init)
+        self.conv = BankedConv2d(num_slots, in_ch, out_ch, kernel_size=kernel, bias=not batchnorm if bias is None
+                                 else bias, stride=stride, init=init)
         self.norm = _maybe_norm(norm_rows, out_ch, batchnorm)
         self.pool, self.activation = pool, activation
 
@@ -125,6 +127,24 @@ class ConvUnit(Unit):
             stats[k] = (mean, var)
             pieces.append(([k], out, None))
         return pieces
+
+
+class UpUnit(Unit):
+    """Transposed conv 4x4, stride 2 (doubles the size) -> BN -> ReLU; the image output (`sigmoid`) has no BN and
+    ends in a sigmoid, pixels in [0, 1]. Run per slot group (no CPU row-prefix path)."""
+
+    def __init__(self, num_slots: int, norm_rows: int, in_ch: int, out_ch: int, batchnorm: bool, sigmoid: bool,
+                 init: str = "torch"):
+        super().__init__()
+        self.conv = BankedConvTranspose2d(num_slots, in_ch, out_ch, bias=not batchnorm, init=init)
+        self.norm = _maybe_norm(norm_rows, out_ch, batchnorm)
+        self.sigmoid = sigmoid
+
+    def forward(self, h: Tensor, slots: Tensor, norm_rows: Tensor) -> Tensor:
+        h = self.conv(h, slots)
+        if self.norm is not None:
+            h = self.norm(h, norm_rows)
+        return torch.sigmoid(h) if self.sigmoid else F.relu(h)
 
 
 class DenseUnit(Unit):

@@ -1,0 +1,95 @@
+"""Offline stand-ins for Zhang et al.'s joint-learning experiments (specs/zhang.md 3.2 item 8).
+
+- `five-domains` (classification, Figure 4): MNIST, KMNIST, Fashion-MNIST, USPS (16 -> 28 px) and CIFAR-10 in grey
+  (Y = 0.299 R + 0.587 G + 0.114 B, rounded; 32 -> 28 px bilinear) stand in for the paper's five fine-grained
+  datasets: five visually dissimilar domains of 10 classes, 500 stratified training images each (seed 666), one hard
+  natural-image domain. `test_per_task` caps each test set (a stratified subset, seed 666).
+- `embedded-completion` (quick, Figure 5): the embedded suite's five domains at 16 px with one fixed 6 px hole
+  per image (datasets/holes.py); the digit labels are replaced by the holes.
+- `cifar10-completion` (small, Figures 5 and 2): eight CIFAR-10 classes in the paper's node order, standing in for its
+  ImageNet classes: 1 bird, 2 dog, 3 cat (wolf), 4 frog (flower), 5 automobile (car), 6 truck, 7 airplane (fighter
+  aircraft), 8 ship (plane); the analogue pairs (2, 3), (5, 6), (7, 8). 500 training and 100 test images per class
+  (the first of RandomState(666).permutation of the class's official indices), 32 x 32 RGB, 11 px holes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sharebench.datasets.holes import draw_corners, hole_side, positions
+from sharebench.datasets.load import load_split
+from sharebench.datasets.suites import Suite, Task, build_embedded, build_mnist_family, resize, stratified_subset
+
+COMPLETION_CLASSES = [("bird", 2), ("dog", 5), ("cat", 3), ("frog", 6), ("automobile", 1), ("truck", 9),
+                      ("airplane", 0), ("ship", 8)]
+PAPER_NODES = ["Bird", "Dog", "Wolf", "Flower", "Car", "Truck", "Fighter Aircraft", "Plane"]
+
+
+def grey(x: np.ndarray) -> np.ndarray:
+    """uint8 RGB [N, H, W, 3] -> luma [N, H, W, 1] (ITU-R 601 weights, rounded)."""
+    y = x.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    return np.clip(np.round(y), 0, 255).astype(np.uint8)[..., None]
+
+
+def build_five_domains(train_per_task: int = 500, test_per_task: int | None = 1000, split_seed: int = 666,
+                       offline: bool | None = None) -> Suite:
+    suite = build_mnist_family(train_per_task, split_seed, 28, ("mnist", "kmnist", "fashion-mnist", "usps"), True,
+                               offline, name="five-domains")
+    train, p_train = load_split("cifar10", "train", offline)
+    test, p_test = load_split("cifar10", "test", offline)
+    suite.provenance += [p_train.to_dict(), p_test.to_dict()]
+    chosen, _ = stratified_subset(train["y"], train_per_task, split_seed)
+    suite.tasks.append(Task("cifar10-grey", resize(grey(train["x"][chosen]), 28), train["y"][chosen],
+                            resize(grey(test["x"]), 28), test["y"], 10, {"source": "cifar10"}))
+    suite.notes.insert(0, "stands in for Zhang et al.'s five fine-grained datasets (birds, dogs, flowers, cars, "
+                          "aircraft): five dissimilar 10-class domains at 28 px, CIFAR-10 in grey as the hard one")
+    if test_per_task is not None:
+        for t in suite.tasks:
+            keep, _ = stratified_subset(t.y_test, test_per_task, split_seed)
+            t.x_test, t.y_test = t.x_test[keep], t.y_test[keep]
+        suite.notes.append(f"test sets capped at {test_per_task} images per domain (stratified, seed {split_seed})")
+    return suite
+
+
+def add_holes(suite: Suite, hole: int, hole_seed: int) -> Suite:
+    """The suite as image completion tasks: each image's label becomes its fixed hole (datasets/holes.py)."""
+    for t, task in enumerate(suite.tasks):
+        h, w = task.x_train.shape[1:3]
+        task.y_train = draw_corners(len(task.x_train), h, w, hole, hole_seed + 1000 * t)
+        task.y_test = draw_corners(len(task.x_test), h, w, hole, hole_seed + 1000 * t + 1)
+        task.num_classes = positions(h, w, hole)
+        task.meta = {**task.meta, "hole": hole, "label_semantics": ""}
+    suite.notes.append(f"image completion: one fixed {hole} x {hole} hole per image (RandomState(hole seed "
+                       f"{hole_seed} + 1000 x task + split)), zeroed in the input; the labels are the holes")
+    return suite
+
+
+def build_embedded_completion(size: int = 16, test_fraction: float = 0.4, split_seed: int = 0, hole: int = 0,
+                              hole_seed: int = 0) -> Suite:
+    suite = build_embedded(size, test_fraction, split_seed)
+    suite.name = "embedded-completion"
+    return add_holes(suite, hole or hole_side(size), hole_seed)
+
+
+def build_cifar10_completion(train_per_class: int = 500, test_per_class: int = 100, split_seed: int = 666,
+                             hole: int = 0, hole_seed: int = 0, offline: bool | None = None) -> Suite:
+    train, p_train = load_split("cifar10", "train", offline)
+    test, p_test = load_split("cifar10", "test", offline)
+    tasks = []
+    for name, label in COMPLETION_CLASSES:
+        picks = []
+        for split, n in ((train, train_per_class), (test, test_per_class)):
+            idx = np.flatnonzero(split["y"] == label)
+            picks.append(split["x"][idx[np.random.RandomState(split_seed).permutation(len(idx))[:n]]])
+        zeros = [np.zeros(len(p), np.int64) for p in picks]
+        tasks.append(Task(name, picks[0], zeros[0], picks[1], zeros[1], 1, {"source": "cifar10",
+                                                                            "cifar10_class": label}))
+    suite = Suite("cifar10-completion", tasks, provenance=[p_train.to_dict(), p_test.to_dict()],
+                  notes=["stands in for Zhang et al.'s eight ImageNet classes (bird, dog, wolf, flower, car, truck, "
+                         "fighter aircraft, plane) with CIFAR-10's bird, dog, cat, frog, automobile, truck, airplane, "
+                         f"ship; {train_per_class} / {test_per_class} images per class (RandomState({split_seed}))"])
+    return add_holes(suite, hole or hole_side(tasks[0].x_train.shape[1]), hole_seed)
+
+
+ZHANG_SUITES = {"five-domains": build_five_domains, "embedded-completion": build_embedded_completion,
+                "cifar10-completion": build_cifar10_completion}
