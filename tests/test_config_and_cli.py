@@ -29,11 +29,13 @@ def test_repository_params_resolve_for_every_profile():
             assert exp.reference in exp.methods and exp.seeds
     quick, skipped = experiments(params, "quick")
     assert [e.name for e in quick] == ["baselines-digits", "lws-dkl-mnist", "bilen-table2", "bilen-domains",
-                                       "jae-mnist-halves", "jae-transfer-04-59", "jae-transfer-59-04"]
+                                       "jae-mnist-halves", "jae-transfer-04-59", "jae-transfer-59-04",
+                                       "zhang-classification", "zhang-completion"]
     assert "baselines-mnist" in skipped and "lws-cifar100-resnet18" in skipped
-    assert len(quick[0].seeds) == 5
+    assert len(quick[0].seeds) == 3
     paper, skipped = experiments(params, "paper")
-    assert not skipped and all(len(e.seeds) == (5 if e.benchmark == "bilen" else 10) for e in paper)
+    assert skipped == ["zhang-classification", "zhang-completion"]  # their paper profiles are not built (issue 12)
+    assert all(len(e.seeds) == (5 if e.benchmark == "bilen" else 10) for e in paper)
     lws = {e.name: e for e in paper if e.benchmark == "lws"}
     assert {e.name: e.iterations for e in lws.values()} == {
         "lws-dkl-mnist": 5000, "lws-cifar100": 4000, "lws-cifar100-resnet18": 20000, "lws-omniglot": 20000,
