@@ -209,3 +209,30 @@ def test_zhang_stand_in_suites_from_the_mirror(monkeypatch):
     assert all(t.meta["hole"] == 11 and len(t.y_train) == 50 and len(t.y_test) == 10 for t in comp.tasks)
     larger = build_suite("cifar10-completion", train_per_class=60, test_per_class=10)
     assert np.array_equal(larger.tasks[0].x_train[:50], comp.tasks[0].x_train)  # the first of one permutation
+
+
+def test_the_zhang_section_draws_figure_2_and_the_irls_diagnostics(tmp_path):
+    """Two tiny irls runs of the completion experiment: the Figure 2 graphs, the edge counts over seeds, G-a and the
+    reweighting table reach the report."""
+    from sharebench.benchmarks.analysis import curves_frame, load_records, runs_frame, summarize
+    from sharebench.benchmarks.config import experiments, load_params
+    from sharebench.benchmarks.papers import zhang
+    from tests.conftest import REPO
+
+    params = load_params(REPO / "params.yaml")
+    params["experiments"]["zhang-completion"]["profiles"]["quick"].update(iterations=10, eval_interval=5, seeds=2)
+    params["experiments"]["zhang-completion"]["backbone_options"] = {"width": 4}
+    exp = next(e for e in experiments(params, "quick")[0] if e.name == "zhang-completion")
+    save_suite(build_suite("embedded-completion"))
+    for seed in exp.seeds:
+        run_job(Job(exp, "irls", seed), progress=False)
+    records = load_records(exp)
+    runs = runs_frame(records)
+    frames = {"runs": runs, "curves": curves_frame(records), "summary": summarize(runs)}
+    text = "\n".join(zhang.figures({exp.name: exp}, frames, tmp_path))
+    assert (tmp_path / "figures" / "zhang-completion-fig2.png").exists()
+    assert "Nodes, ours: 1 plain, 2 inverted" in text and "2-3, 2-8, 3-7, 6-7, 6-8, 7-8" in text
+    assert "(2/2)" in text or "(1/2)" in text  # edges counted over the two seeds
+    assert "G-a: the first layers are shared by all" in text
+    assert "### IRLS diagnostics, `zhang-completion`" in text and "delta per reweighting" in text
+    assert "Deviations from the paper" in text
