@@ -167,11 +167,42 @@ def figure2(exp, out: Path) -> list[str]:
              f"![Figure 2, {exp.name}]({name})", "",
              tabulate(counts, headers=["layers", f"ours: edges (seeds with it, of {len(records)})",
                                        "paper (teaser2.png)"], tablefmt="github"), ""]
+    name = f"figures/{exp.name}-weights.png"
+    weights_heatmaps(records, tasks, out / name)
+    lines += ["The final IRLS weight of every pair of datasets at every adjacent layer pair, mean over seeds (1 = "
+              "tied as by L2; near 0 = the robust norm has let the two copies go; G-a expects the first pairs near "
+              "1):", "", f"![IRLS weights, {exp.name}]({name})", ""]
     tests = _g_tests(records, tasks)
     if tests:
         lines += ["Exact one-sided Mann-Whitney U on per-seed mean weights (level 0.05):", "",
                   tabulate(tests, headers=["claim", "means", "p", "verdict"], tablefmt="github"), ""]
     return lines
+
+
+def weights_heatmaps(records: list[dict[str, Any]], tasks: list[str], path: Path) -> None:
+    import torch
+
+    from sharebench.methods.coupling import pair_matrix
+
+    info = records[0]["method_info"]
+    mean = np.mean([r["method_info"]["final_weights"] for r in records], axis=0)  # [P, pairs]
+    cols = min(4, len(mean))
+    rows = -(-len(mean) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.5 * rows), squeeze=False)
+    for ax in axes.flat[len(mean):]:
+        ax.axis("off")
+    for ax, w, names in zip(axes.flat, mean, info["pairs"]):
+        m = pair_matrix(torch.tensor(w), len(tasks)).numpy()
+        np.fill_diagonal(m, np.nan)
+        image = ax.imshow(m, vmin=0, vmax=1, cmap="viridis")
+        ax.set_title("-".join(names), fontsize=8)
+        ax.set_xticks(range(len(tasks)), [str(i + 1) for i in range(len(tasks))], fontsize=6)
+        ax.set_yticks(range(len(tasks)), [str(i + 1) for i in range(len(tasks))], fontsize=6)
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="final IRLS weight (mean over seeds)")
+    fig.suptitle(f"{len(records)} seed(s); datasets numbered as in Figure 2", fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def irls_diagnostics(exp) -> list[str]:
