@@ -236,3 +236,21 @@ def test_the_zhang_section_draws_figure_2_and_the_irls_diagnostics(tmp_path):
     assert "G-a: the first layers are shared by all" in text
     assert "### IRLS diagnostics, `zhang-completion`" in text and "delta per reweighting" in text
     assert "Deviations from the paper" in text
+
+
+def test_the_lambda_table_compares_joint_at_three_lambdas():
+    import pandas as pd
+
+    from sharebench.benchmarks.config import experiments, load_params
+    from sharebench.benchmarks.papers import zhang
+    from tests.conftest import REPO
+
+    exp = next(e for e in experiments(load_params(REPO / "params.yaml"), "small")[0] if e.name == zhang.CLASSIFICATION)
+    assert {"irls-code", "irls-lambda1", "irls-lambda100"} <= set(exp.arms)
+    assert exp.arms["irls-lambda100"].hparams["lambda"] == 100.0 and exp.arms["irls-lambda100"].method == "irls"
+    runs = pd.DataFrame([{"experiment": exp.name, "method": arm, "seed": s, "metric": "accuracy_task_mean",
+                          "value": 0.8 + 0.01 * s + (0.1 if arm == "irls" else 0.0)} for arm in zhang.LAMBDAS
+                         for s in range(5)])
+    text = "\n".join(zhang._lambda_table(exp, runs))
+    assert "|       10 | 92.00 ± 1.58 (5) | (reference)" in text and "0.00794" in text  # 5 vs 5, fully separated
+    assert "Spread of the means over the three values: 10.00 points" in text

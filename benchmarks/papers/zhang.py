@@ -22,7 +22,9 @@ from sharebench.benchmarks.paperdata import Claim, Paper, Ref, Table
 
 LABELS = {"irls": "Joint (ours)", "isolated": "Isolated", "l2": "L2Reg", "l2-25": "L2Reg (25%)",
           "l2-50": "L2Reg (50%)", "shareall": "Shareall", "finetune": "Finetune",
-          "irls-code": "released code's variant (not the paper)"}
+          "irls-code": "released code's variant (not the paper)", "irls-lambda1": "Joint, lambda = 1",
+          "irls-lambda100": "Joint, lambda = 100"}
+LAMBDAS = {"irls-lambda1": 1, "irls": 10, "irls-lambda100": 100}
 DATASETS = ["Birds", "Dogs", "Flowers", "Cars", "Aircrafts", "Avg"]
 FIGURE4 = {  # test accuracy %, one run per cell
     "irls": [81.08, 84.31, 95.97, 91.43, 84.28, 87.41],
@@ -125,6 +127,29 @@ def _per_task_tests(exp, runs: pd.DataFrame) -> list[str]:
             f"Joint significantly better on {better} of {len(rows)} tasks (the paper: \"most cases\").", ""]
 
 
+def _lambda_table(exp, runs: pd.DataFrame) -> list[str]:
+    """Sec. 5.1's "insensitive to the values of lambda": Joint's task-mean accuracy at lambda 1, 10, 100 (two-sided
+    exact Mann-Whitney U against lambda = 10; a non-rejection is not shown as equality)."""
+    from scipy.stats import mannwhitneyu
+
+    sel = runs[(runs.experiment == exp.name) & (runs.metric == "accuracy_task_mean")]
+    values = {arm: sel[sel.method == arm].value.to_numpy() for arm in LAMBDAS if arm in exp.arms}
+    if len(values) < 2 or any(len(v) < 2 for v in values.values()):
+        return []
+    rows = []
+    for arm, v in values.items():
+        p = "(reference)" if arm == "irls" else \
+            f"{mannwhitneyu(v, values['irls'], alternative='two-sided', method='exact').pvalue:.3g}"
+        rows.append([LAMBDAS[arm], f"{100 * v.mean():.2f} ± {100 * v.std(ddof=1):.2f} ({len(v)})", p])
+    spread = 100 * (max(v.mean() for v in values.values()) - min(v.mean() for v in values.values()))
+    return ["### lambda", "",
+            "\"Due to the usage of the robust norm, the performance ... is insensitive to the values of lambda\" "
+            "(no numbers in the paper). Joint's test accuracy (task mean, %) at three values; p: two-sided exact "
+            "Mann-Whitney U against lambda = 10 (not an equivalence test).", "",
+            tabulate(rows, headers=["lambda", "accuracy", "p vs lambda = 10"], tablefmt="github"), "",
+            f"Spread of the means over the three values: {spread:.2f} points.", ""]
+
+
 def _overfitting(exp, curves: pd.DataFrame) -> list[str]:
     """A-d / A-e: final minus lowest test loss over training, mean over seeds (finetune "results in overfitting")."""
     metric = exp.primary_metric
@@ -154,6 +179,7 @@ def figures(active: dict, frames: dict[str, pd.DataFrame], out: Path) -> list[st
     cls = active.get(CLASSIFICATION)
     if cls is not None:
         lines += _per_task_table(cls, frames["summary"]) + _per_task_tests(cls, frames["runs"])
+        lines += _lambda_table(cls, frames["runs"])
         lines += zhang_figures.figure3(cls, frames["curves"], out, LABELS)
     comp = active.get(COMPLETION)
     if comp is not None:
