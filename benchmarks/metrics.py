@@ -23,7 +23,7 @@ from sharebench.datasets.holes import hole_masks
 class Metric:
     name: str
     higher_is_better: bool
-    output: str  # the method call it reads: "predict" (logits) or "reconstruct" (images)
+    output: str  # the method call it reads: "predict" (logits), "reconstruct" or "generate" (images)
     unit: str  # how the report shows it, after multiplying by `scale`
     scale: float
     description: str
@@ -80,6 +80,13 @@ def _hole_squared_error(method: Any, x: Tensor, y: Tensor, task: int) -> Tensor:
     return ((filled - x).pow(2) * mask).flatten(1).sum(1).double() / mask.flatten(1).sum(1)
 
 
+def _nearest_sample_error(method: Any, x: Tensor, y: Tensor, task: int) -> Tensor:
+    """Per test image: the per-pixel squared error to the nearest of the method's samples of its domain."""
+    samples = method.generate(task).to(x.dtype)
+    d = (x.flatten(1).unsqueeze(1) - samples.flatten(1).unsqueeze(0)).pow(2).mean(dim=2)  # [B, S]
+    return d.min(dim=1).values.double()
+
+
 METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("accuracy", True, "predict", "%", 100.0, "share of test images classified correctly", _correct),
     Metric("error", False, "predict", "%", 100.0, "share of test images misclassified (1 - accuracy)",
@@ -96,6 +103,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
            "own hole (Zhang et al. Fig. 5's reconstruction loss; pixels in [0, 1])", _completion_squared_error),
     Metric("hole_mse", False, "reconstruct", "MSE", 1.0,
            "image completion: mean squared error per pixel inside the hole only", _hole_squared_error),
+    Metric("sample_coverage_mse", False, "generate", "MSE", 1.0,
+           "generative models (not in Zhang et al., whose GAN results are pictures): per test image, the per-pixel "
+           "squared error to the nearest of 64 samples of its domain from a fixed z; lower = the samples cover the "
+           "test images better", _nearest_sample_error),
 ]}
 
 

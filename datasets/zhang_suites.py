@@ -6,6 +6,7 @@
   natural-image domain. `test_per_task` caps each test set (a stratified subset, seed 666).
 - `embedded-completion` (quick, Figure 5): the embedded suite's five domains at 16 px with one fixed 6 px hole
   per image (datasets/holes.py); the digit labels are replaced by the holes.
+- `gan-digits` (small, Figure 6's first group): USPS' 2,007 test digits (a small set) with 10,000 MNIST digits.
 - `cifar10-completion` (small, Figures 5 and 2): eight CIFAR-10 classes in the paper's node order, standing in for its
   ImageNet classes: 1 bird, 2 dog, 3 cat (wolf), 4 frog (flower), 5 automobile (car), 6 truck, 7 airplane (fighter
   aircraft), 8 ship (plane); the analogue pairs (2, 3), (5, 6), (7, 8). 500 training and 100 test images per class
@@ -91,5 +92,29 @@ def build_cifar10_completion(train_per_class: int = 500, test_per_class: int = 1
     return add_holes(suite, hole or hole_side(tasks[0].x_train.shape[1]), hole_seed)
 
 
+def build_gan_digits(mnist_train: int = 10000, mnist_test: int = 1000, usps_test: int = 200, size: int = 32,
+                     split_seed: int = 666, offline: bool | None = None) -> Suite:
+    """Figure 6's first group in miniature: a small set (USPS' 2,007 official test digits) trained jointly with a
+    larger set of the same kind of image (10,000 MNIST training digits); 32 px grey. The paper's G1 pairs 3K real
+    walking people with 10K synthetic ones. Labels are kept but unused; the test images (200 USPS, 1,000 MNIST
+    test digits) serve the coverage diagnostic only."""
+    provenance: list[dict] = []
+    usps, p_usps = load_split("usps", "test", offline)
+    mnist_tr, p_tr = load_split("mnist", "train", offline)
+    mnist_te, p_te = load_split("mnist", "test", offline)
+    provenance += [p_usps.to_dict(), p_tr.to_dict(), p_te.to_dict()]
+    u_test, u_train = stratified_subset(usps["y"], usps_test, split_seed)
+    m_train, _ = stratified_subset(mnist_tr["y"], mnist_train, split_seed)
+    m_test, _ = stratified_subset(mnist_te["y"], mnist_test, split_seed)
+    tasks = [Task("usps", resize(usps["x"][u_train], size), usps["y"][u_train], resize(usps["x"][u_test], size),
+                  usps["y"][u_test], 10, {"source": "usps"}),
+             Task("mnist", resize(mnist_tr["x"][m_train], size), mnist_tr["y"][m_train],
+                  resize(mnist_te["x"][m_test], size), mnist_te["y"][m_test], 10, {"source": "mnist"})]
+    return Suite("gan-digits", tasks, provenance=provenance,
+                 notes=[f"stands in for Zhang et al.'s G1 (3K real + 10K synthetic walking people): USPS' official "
+                        f"test digits ({len(u_train)} train, {len(u_test)} held out) and {mnist_train:,} MNIST "
+                        f"training digits, {size} px (stratified draws, seed {split_seed})"])
+
+
 ZHANG_SUITES = {"five-domains": build_five_domains, "embedded-completion": build_embedded_completion,
-                "cifar10-completion": build_cifar10_completion}
+                "cifar10-completion": build_cifar10_completion, "gan-digits": build_gan_digits}

@@ -41,51 +41,48 @@ from sharebench.methods.coupling import (
 from sharebench.methods.l2 import L2Reg
 from sharebench.methods.registry import register
 
+IRLS_HPARAMS: dict[str, Any] = {"init_fraction": 0.1, "max_reweights": 8, "reweight_every": 0, "tol": 0.01,
+                                "weight_rule": "paper"}
 
-@register("irls")
-class RobustIRLS(L2Reg):
-    HPARAMS: ClassVar[dict[str, Any]] = {**L2Reg.HPARAMS, "init_fraction": 0.1, "max_reweights": 8,
-                                         "reweight_every": 0, "tol": 0.01, "weight_rule": "paper"}
-    CODE_MODULES: ClassVar[tuple[str, ...]] = ("sharebench.methods.coupling",)
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        h = self.hparams
+class IRLSSchedule:
+    """The IRLS weights of one chain of per-task copies and when they change (specs/zhang.md 2.6): w = 1 until I0
+    (the L2 stage, Eq. 5); at I0 sigma is fixed (Sec. 4.2.1) and the first Eq. 7 weights computed; then every R
+    iterations new weights, until the largest change is at most `tol` (converged) or `max_reweights` rounds
+    (stopped); the weights then stay fixed to the end of the budget."""
+
+    def __init__(self, shape: torch.Size, hparams: dict[str, Any], total_iterations: int, tasks: int,
+                 who: str = "irls"):
+        h = hparams
         if not 0 < h["init_fraction"] < 1 or h["max_reweights"] < 1 or h["reweight_every"] < 0 or h["tol"] < 0 \
                 or h["weight_rule"] not in WEIGHT_RULES:
-            raise ValueError(f"method 'irls': need 0 < init_fraction < 1, max_reweights >= 1, reweight_every >= 0, "
+            raise ValueError(f"method {who!r}: need 0 < init_fraction < 1, max_reweights >= 1, reweight_every >= 0, "
                              f"tol >= 0 and weight_rule in {WEIGHT_RULES}")
-        pairs = adjacent_pair_sq_distances(self._layer_distances()).shape
+        self.hparams, self.total, self.tasks = h, total_iterations, tasks
         self.phase, self.sigma, self.k = "l2", None, 0
-        self.weights = torch.ones(pairs, dtype=torch.float64)
+        self.weights = torch.ones(shape, dtype=torch.float64)
         self.history: dict[str, list] = {"iterations": [], "weights": [], "deltas": []}
 
-    # -- the schedule (specs/zhang.md 2.6)
     @property
     def start(self) -> int:
         """I0: the iteration at which the L2 stage ends and sigma is fixed."""
-        n = self.total_iterations
+        n = self.total
         return min(max(round(self.hparams["init_fraction"] * n), 1), max(n - 1, 1))
 
     @property
     def every(self) -> int:
         h = self.hparams
-        return h["reweight_every"] or max(1, round((1 - h["init_fraction"]) * self.total_iterations
-                                                   / h["max_reweights"]))
+        return h["reweight_every"] or max(1, round((1 - h["init_fraction"]) * self.total / h["max_reweights"]))
 
-    def _layer_distances(self) -> list[Tensor]:
-        return [layer_sq_distances(layer.core_parameters(), self.tasks.num_tasks) for layer in self.net.layers]
+    def due(self, iteration: int) -> bool:
+        if self.phase == "l2":
+            return iteration == self.start
+        return self.phase == "irls" and iteration == self.start + self.k * self.every
 
-    def pair_sq_distances(self) -> Tensor:
-        """d_ijp^2 of every adjacent pair p and copies i < j: [P, pairs], differentiable."""
-        return adjacent_pair_sq_distances(self._layer_distances())
-
-    def reweight(self, iteration: int) -> None:
-        """Eq. 7 from the current copies; the first time also sigma (Sec. 4.2.1); then the stopping rule."""
-        with torch.no_grad():
-            d2 = self.pair_sq_distances()
+    def reweight(self, d2: Tensor, iteration: int) -> None:
+        """Eq. 7 from the current squared distances; the first time also sigma; then the stopping rule."""
         if self.sigma is None:
-            self.sigma = sigma_from(d2, self.tasks.num_tasks)
+            self.sigma = sigma_from(d2, self.tasks)
         new = eq7_weights(d2, self.sigma, self.hparams["weight_rule"])
         delta = max_change(new, self.weights)
         self.weights, self.k = new, self.k + 1
@@ -99,10 +96,66 @@ class RobustIRLS(L2Reg):
         elif self.k >= self.hparams["max_reweights"]:
             self.phase = "stopped"
 
+    def robust_loss(self, d2: Tensor) -> float | None:
+        """f_cons = sum_p sum_{i<j} rho(d, sigma_p) (Eq. 3), once sigma exists."""
+        if self.sigma is None:
+            return None
+        d2 = d2.detach().double()
+        return float(sum(geman_mcclure(row.clamp_min(0).sqrt(), s).sum() for row, s in zip(d2, self.sigma)))
+
+    def describe(self, pairs: list[list[str]]) -> dict[str, Any]:
+        return {"pairs": pairs, "irls_phase": self.phase, "sigma": None if self.sigma is None else self.sigma.tolist(),
+                "k": self.k, "converged": self.phase == "converged", "reweight_iterations": self.history["iterations"],
+                "delta_history": self.history["deltas"], "weights_history": self.history["weights"],
+                "final_weights": self.weights.tolist(),
+                "mutual_knn_edges": [mutual_knn_edges(row, self.tasks) for row in self.weights]}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"phase": self.phase, "sigma": self.sigma, "k": self.k, "weights": self.weights.clone(),
+                "history": self.history}
+
+    def load_state_dict(self, s: dict[str, Any]) -> None:
+        self.phase, self.sigma, self.k = s["phase"], s["sigma"], s["k"]
+        self.weights, self.history = s["weights"].clone(), s["history"]
+
+
+def adjacent_pairs(names: list[str]) -> list[list[str]]:
+    return [[names[p], names[p + 1]] for p in range(len(names) - 1)] or [names[:1]]
+
+
+@register("irls")
+class RobustIRLS(L2Reg):
+    HPARAMS: ClassVar[dict[str, Any]] = {**L2Reg.HPARAMS, **IRLS_HPARAMS}
+    CODE_MODULES: ClassVar[tuple[str, ...]] = ("sharebench.methods.coupling",)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        shape = adjacent_pair_sq_distances(self._layer_distances()).shape
+        self.schedule = IRLSSchedule(shape, self.hparams, self.total_iterations, self.tasks.num_tasks)
+
+    # read-only views of the schedule (records, tests)
+    phase = property(lambda self: self.schedule.phase)
+    sigma = property(lambda self: self.schedule.sigma)
+    k = property(lambda self: self.schedule.k)
+    weights = property(lambda self: self.schedule.weights)
+    history = property(lambda self: self.schedule.history)
+    start = property(lambda self: self.schedule.start)
+    every = property(lambda self: self.schedule.every)
+
+    def _layer_distances(self) -> list[Tensor]:
+        return [layer_sq_distances(layer.core_parameters(), self.tasks.num_tasks) for layer in self.net.layers]
+
+    def pair_sq_distances(self) -> Tensor:
+        """d_ijp^2 of every adjacent pair p and copies i < j: [P, pairs], differentiable."""
+        return adjacent_pair_sq_distances(self._layer_distances())
+
+    def reweight(self, iteration: int) -> None:
+        with torch.no_grad():
+            d2 = self.pair_sq_distances()
+        self.schedule.reweight(d2, iteration)
+
     def update(self, x: Tensor, y: Tensor, iteration: int) -> dict[str, float]:
-        due = iteration == self.start if self.phase == "l2" else \
-            self.phase == "irls" and iteration == self.start + self.k * self.every
-        if due:
+        if self.schedule.due(iteration):
             self.reweight(iteration)
         return super().update(x, y, iteration)
 
@@ -117,31 +170,19 @@ class RobustIRLS(L2Reg):
     def snapshot(self) -> dict[str, float | None]:
         with torch.no_grad():
             d2 = self.pair_sq_distances().double()
-        robust = None if self.sigma is None else \
-            float(sum(geman_mcclure(row.clamp_min(0).sqrt(), s).sum() for row, s in zip(d2, self.sigma)))
         return {"penalty": float(weighted_penalty(d2, self.weights, self.hparams["lambda"])),
-                "closs_robust": robust, "mean_weight": float(self.weights.mean()), "irls_k": self.k,
-                "delta": self.history["deltas"][-1] if self.history["deltas"] else None}
+                "closs_robust": self.schedule.robust_loss(d2), "mean_weight": float(self.weights.mean()),
+                "irls_k": self.k, "delta": self.history["deltas"][-1] if self.history["deltas"] else None}
 
     def describe(self) -> dict[str, Any]:
-        names = self.net.layer_names
-        pairs = [[names[p], names[p + 1]] for p in range(len(names) - 1)] or [names[:1]]
-        return {**super().describe(), "pairs": pairs, "irls_phase": self.phase,
-                "sigma": None if self.sigma is None else self.sigma.tolist(), "k": self.k,
-                "converged": self.phase == "converged", "reweight_iterations": self.history["iterations"],
-                "delta_history": self.history["deltas"], "weights_history": self.history["weights"],
-                "final_weights": self.weights.tolist(),
-                "mutual_knn_edges": [mutual_knn_edges(row, self.tasks.num_tasks) for row in self.weights]}
+        return {**super().describe(), **self.schedule.describe(adjacent_pairs(self.net.layer_names))}
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "irls": {"phase": self.phase, "sigma": self.sigma, "k": self.k,
-                                                 "weights": self.weights.clone(), "history": self.history}}
+        return {**super().state_dict(), "irls": self.schedule.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        s = state["irls"]
-        self.phase, self.sigma, self.k = s["phase"], s["sigma"], s["k"]
-        self.weights, self.history = s["weights"].clone(), s["history"]
+        self.schedule.load_state_dict(state["irls"])
 
 
 @register("irls-code")

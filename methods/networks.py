@@ -192,9 +192,15 @@ def jae_mlp(input_shape: tuple[int, int, int], hidden: tuple[int, ...] = (500, 2
     return mlp(input_shape, hidden)
 
 
+def dcgan(input_shape: tuple[int, int, int], **_: object) -> list[LayerSpec]:
+    """DCGAN's generator and discriminator are two chains, built by the gan-* methods (methods/gan.py)."""
+    raise ValueError("backbone 'dcgan' is a generator and a discriminator; only the gan-* methods build it")
+
+
 BACKBONES: dict[str, Callable[..., list[LayerSpec]]] = {
     "dkl-convnet": dkl_convnet, "routing-convnet": routing_convnet, "slo-convnet": slo_convnet,
-    "resnet18": resnet18, "resnet38": resnet38, "mlp": mlp, "jae-mlp": jae_mlp, "ae9": ae9}
+    "resnet18": resnet18, "resnet38": resnet38, "mlp": mlp, "jae-mlp": jae_mlp, "ae9": ae9,
+    "dcgan": dcgan}
 
 
 def backbone_layers(name: str, input_shape: tuple[int, int, int], **options) -> list[LayerSpec]:

@@ -4,8 +4,8 @@ A method is built from the suite's task description (names, classes, roles), a b
 and the trained networks it requires (`models`, from the model store), and offers
 `step(batches, iteration) -> losses` over the named batch streams it declares in `STREAMS`
 (default: one `train` stream of every task, handed to `update(x, y, iteration)`), `predict(x, task) ->
-logits` and/or `reconstruct(x, task) -> images` (what the experiment's metrics read), `state_dict()` /
-`load_state_dict()` (optimiser included, so a job resumes exactly) and `describe()` (facts worth
+logits`, `reconstruct(x, task) -> images` and/or `generate(task, n) -> images` (what the experiment's metrics
+read), `state_dict()` / `load_state_dict()` (optimiser included, so a job resumes exactly) and `describe()` (facts worth
 recording, such as the assignment). Multi-phase procedures live inside the method. Labels the runner
 hides (target tasks) arrive as -1.
 """
@@ -97,6 +97,10 @@ class Method:
 
     def reconstruct(self, x: Tensor, task: int) -> Tensor:
         """Images [B, C, H, W] -> their reconstruction (autoencoders; read by the MSE metrics)."""
+        raise NotImplementedError
+
+    def generate(self, task: int, n: int = 64) -> Tensor:
+        """n images [n, C, H, W] of domain `task` from the method's fixed latent codes (generative models)."""
         raise NotImplementedError
 
     def snapshot(self) -> dict[str, float]:

@@ -58,15 +58,18 @@ class ConvUnit(Unit):
 
     def __init__(self, num_slots: int, norm_rows: int, in_ch: int, out_ch: int, batchnorm: bool, pool: bool,
                  stride: int = 1, init: str = "torch", activation: bool = True, bias: bool | None = None,
-                 kernel: int = 3):
+                 kernel: int = 3, leak: float = 0.0):
         super().__init__()
         self.conv = BankedConv2d(num_slots, in_ch, out_ch, kernel_size=kernel, bias=not batchnorm if bias is None
                                  else bias, stride=stride, init=init)
         self.norm = _maybe_norm(norm_rows, out_ch, batchnorm)
-        self.pool, self.activation = pool, activation
+        self.pool, self.activation, self.leak = pool, activation, leak
 
     def _relu(self, h: Tensor) -> Tensor:
-        return F.relu(h) if self.activation else h
+        """ReLU, or LeakyReLU with slope `leak` (a DCGAN discriminator)."""
+        if not self.activation:
+            return h
+        return F.leaky_relu(h, self.leak) if self.leak else F.relu(h)
 
     def forward(self, h: Tensor, slots: Tensor, norm_rows: Tensor) -> Tensor:
         h = self.conv(h, slots)

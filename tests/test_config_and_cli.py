@@ -34,7 +34,7 @@ def test_repository_params_resolve_for_every_profile():
     assert "baselines-mnist" in skipped and "lws-cifar100-resnet18" in skipped
     assert len(quick[0].seeds) == 3
     paper, skipped = experiments(params, "paper")
-    assert skipped == ["zhang-classification", "zhang-completion"]  # their paper profiles are not built (issue 12)
+    assert skipped == ["zhang-classification", "zhang-completion", "zhang-gan-digits"]  # paper profiles not built
     assert all(len(e.seeds) == (5 if e.benchmark == "bilen" else 10) for e in paper)
     lws = {e.name: e for e in paper if e.benchmark == "lws"}
     assert {e.name: e.iterations for e in lws.values()} == {

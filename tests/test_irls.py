@@ -93,7 +93,7 @@ def test_reweighting_stops_when_the_largest_change_is_small(monkeypatch):
     sigma = 1.0
     targets = [0.5, 0.7, 0.75, 0.755]  # the weight of every pair after each reweighting
     d2s = [torch.full_like(m.weights, sigma ** 2 / t - sigma ** 2) for t in targets]
-    m.sigma = torch.full((m.weights.shape[0],), sigma, dtype=torch.float64)
+    m.schedule.sigma = torch.full((m.weights.shape[0],), sigma, dtype=torch.float64)
     monkeypatch.setattr(m, "pair_sq_distances", lambda: d2s[m.k])
     for k in range(4):
         m.reweight(10 + k)

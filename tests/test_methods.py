@@ -29,8 +29,13 @@ TRANSFER = TaskSpec(["src", "tgt"], [4, 4], (8, 8, 1), ("source", "target"))
 EQUAL_CLASSES = TaskSpec(["a", "b", "c"], [4, 4, 4], (8, 8, 1), label_semantics=("digits", "", ""))
 
 
+GENERATIVE = TaskSpec(["a", "b"], [4, 4], (16, 16, 1))  # DCGAN needs a side of at least 16
+
+
 def tiny_spec(cls) -> TaskSpec:
-    """Tasks of different widths, unless the method shares one classifier (equal widths) or transfers."""
+    """Tasks of different widths, unless the method shares one classifier (equal widths), transfers, or generates."""
+    if "dcgan" in cls.BACKBONES:
+        return GENERATIVE
     if uses_roles(cls):
         return TRANSFER
     return EQUAL_CLASSES if getattr(cls, "SHARED_HEAD", False) else TINY
@@ -68,10 +73,10 @@ def test_every_method_runs_a_few_steps(name, backbone):
     losses = [method.step(streams.draw(), it)["loss"] for it in range(6)]
     assert all(torch.isfinite(torch.tensor(losses)))
     x = torch.rand(5, spec.image_shape[2], spec.image_shape[0], spec.image_shape[1])
-    produces = {out: getattr(cls, out) is not getattr(Method, out) for out in ("predict", "reconstruct")}
+    produces = {out: getattr(cls, out) is not getattr(Method, out) for out in ("predict", "reconstruct", "generate")}
     if isinstance(method, BankedMethod):  # a banked network classifies or, on ae9, outputs images
-        produces = {"predict": not method.net.image_output, "reconstruct": method.net.image_output}
-    assert any(produces.values()), f"{name} produces neither predictions nor reconstructions"
+        produces = {"predict": not method.net.image_output, "reconstruct": method.net.image_output, "generate": False}
+    assert any(produces.values()), f"{name} produces neither predictions, reconstructions nor samples"
     for t, k in enumerate(spec.num_classes):
         if produces["predict"]:
             assert method.predict(x, t).shape == (5, k)
@@ -80,6 +85,10 @@ def test_every_method_runs_a_few_steps(name, backbone):
     state = copy.deepcopy(method.state_dict())
     clone = create_method(name, spec, backbone, hparams, total_iterations=6)
     clone.load_state_dict(state)
+    if produces["generate"]:
+        assert method.generate(1, 3).shape == (3, *x.shape[1:])
+        torch.testing.assert_close(clone.generate(1, 3), method.generate(1, 3))
+        return
     out = "predict" if produces["predict"] else "reconstruct"
     torch.testing.assert_close(getattr(clone, out)(x, 1), getattr(method, out)(x, 1))
 
