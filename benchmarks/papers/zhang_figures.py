@@ -20,7 +20,8 @@ from scipy.stats import mannwhitneyu
 from tabulate import tabulate
 
 from sharebench.benchmarks.papers.bilen_figures import _save, plt
-from sharebench.datasets.zhang_suites import COMPLETION_CLASSES, PAPER_NODES
+from sharebench.datasets.suites import load_suite
+from sharebench.datasets.zhang_suites import COMPLETION_CLASSES, PAPER_NODES  # after suites.py (it registers them)
 
 # Figure 2 as read off the released teaser2.png (specs/zhang.md 1.5), the paper's 1-based node numbers
 PAPER_EDGES = {"encoder": [(2, 3), (2, 8), (3, 7), (6, 7), (6, 8), (7, 8)],
@@ -236,7 +237,6 @@ def figure6(exp, out: Path, labels: dict[str, str], per_domain: int = 4) -> list
     """Figure 6: real test images per domain on top, then 4 samples per domain from each method (first seed, the
     fixed z). Qualitative, as in the paper."""
     from sharebench.benchmarks.analysis import load_records
-    from sharebench.datasets.suites import load_suite
 
     records = {r["method"]: r for r in sorted(load_records(exp), key=lambda r: -r["seed"]) if "artifacts" in r}
     arms = [a for a in GAN_ROWS if a in records] + [a for a in records if a not in GAN_ROWS]
