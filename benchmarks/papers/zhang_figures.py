@@ -32,10 +32,11 @@ ANALOGUES = [(1, 2), (4, 5), (6, 7)]  # 0-based: dog-cat (dog-wolf), automobile-
 PAPER_ROUNDS = (4, 8)
 
 
-def irls_records(exp) -> list[dict[str, Any]]:
+def irls_records(exp, arm: str = "irls") -> list[dict[str, Any]]:
+    """The records of Joint's own arm (not its lambda variants), by seed."""
     from sharebench.benchmarks.analysis import load_records
 
-    return sorted((r for r in load_records(exp) if r["method_name"] == "irls"), key=lambda r: r["seed"])
+    return sorted((r for r in load_records(exp) if r["method"] == arm), key=lambda r: r["seed"])
 
 
 def figure3(exp, curves: pd.DataFrame, out: Path, labels: dict[str, str], window: int = 5) -> list[str]:
