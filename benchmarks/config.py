@@ -279,6 +279,22 @@ def _requirements(raw: Any, params: dict[str, Any], profile: str, where: str,
     return out
 
 
+def _banked_output(arm: Arm) -> str | None:
+    """What a banked method outputs on the arm's backbone: `reconstruct` (an image-output backbone such as ae9) or
+    `predict` (a classifier); None for other methods, or when the backbone cannot be laid out without the data."""
+    from sharebench.methods import get_method
+    from sharebench.methods.hard_sharing import BankedMethod
+    from sharebench.methods.networks import backbone_layers
+
+    if not issubclass(get_method(arm.method), BankedMethod):
+        return None
+    try:
+        last = backbone_layers(arm.backbone, (32, 32, 1), **arm.backbone_options)[-1]
+    except (ValueError, TypeError):
+        return None
+    return "reconstruct" if last.sigmoid else "predict"
+
+
 def resolve_experiment(name: str, raw: dict[str, Any], profile: str, params: dict[str, Any],
                        seen: tuple[str, ...] = ()) -> Experiment | None:
     # imported here so that `sharebench --help` does not load torch
@@ -320,6 +336,12 @@ def resolve_experiment(name: str, raw: dict[str, Any], profile: str, params: dic
             check_method_outputs(metrics, get_method(arm.method), f"{where_p}.methods.{arm.label}")
         except ValueError as err:
             raise ConfigError(str(err)) from None
+        produced = _banked_output(arm)
+        for m in metrics:
+            if produced is not None and METRICS[m].output != produced:
+                raise ConfigError(f"{where_p}.methods.{arm.label}: metric {m!r} reads `{METRICS[m].output}`, which "
+                                  f"method {arm.method!r} does not produce on backbone {arm.backbone!r} (it gives "
+                                  f"`{produced}`)")
     roles = dict(merged.get("roles") or {})
     bad_roles = {t: r for t, r in roles.items() if r not in ROLES}
     if bad_roles:

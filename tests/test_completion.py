@@ -254,3 +254,15 @@ def test_the_lambda_table_compares_joint_at_three_lambdas():
     text = "\n".join(zhang._lambda_table(exp, runs))
     assert "|       10 | 92.00 ± 1.58 (5) | (reference)" in text and "0.00794" in text  # 5 vs 5, fully separated
     assert "Spread of the means over the three values: 10.00 points" in text
+
+
+def test_a_metric_the_banked_network_cannot_produce_is_a_config_error():
+    from sharebench.benchmarks.config import ConfigError
+
+    raw = {"suite": "embedded-completion", "backbone": "ae9", "reference": "isolated", "metrics": ["accuracy"],
+           "methods": {"isolated": {}}, "profiles": {"quick": {"iterations": 4, "eval_interval": 2, "seeds": 1}}}
+    with pytest.raises(ConfigError, match="reads `predict`.*backbone 'ae9'"):
+        resolve_experiment("bad", raw, "quick", {})
+    raw.update(backbone="dkl-convnet", metrics=["completion_mse"])
+    with pytest.raises(ConfigError, match="reads `reconstruct`"):
+        resolve_experiment("bad", raw, "quick", {})
