@@ -52,14 +52,17 @@ def init_slots_(weight: Tensor, bias: Tensor | None, init: str = "torch") -> Non
                 nn.init.zeros_(bias[k])
 
 
-class BankedConv2d(nn.Module):
-    im2col_max_fan_in = 9  # forward_nhwc: unfold + matmul up to this many weights per output (one 3x3 channel)
+class _SlotConvolution(nn.Module):
+    """K slots of one convolution-like layer; `op` is F.conv2d, or F.conv_transpose2d (whose weights hold the input
+    channels before the output ones): one slot at a time, or all tasks as one grouped call."""
 
-    def __init__(self, num_slots: int, in_channels: int, out_channels: int, kernel_size: int = 3,
-                 padding: int = 1, bias: bool = False, stride: int = 1, init: str = "torch"):
+    op = staticmethod(F.conv2d)
+
+    def __init__(self, num_slots: int, weight_shape: tuple[int, ...], out_channels: int, padding: int, stride: int,
+                 bias: bool, init: str):
         super().__init__()
         self.padding, self.stride = padding, stride
-        self.weight = nn.Parameter(torch.empty(num_slots, out_channels, in_channels, kernel_size, kernel_size))
+        self.weight = nn.Parameter(torch.empty(num_slots, *weight_shape))
         self.bias = nn.Parameter(torch.zeros(num_slots, out_channels)) if bias else None
         init_slots_(self.weight.data, None if self.bias is None else self.bias.data, init)
 
@@ -69,8 +72,31 @@ class BankedConv2d(nn.Module):
 
     def forward_single(self, x: Tensor, slot: int) -> Tensor:
         """One task's samples [B, C, H, W] through one slot: the reference a loop would use."""
-        return F.conv2d(x, self.weight[slot], None if self.bias is None else self.bias[slot],
-                        stride=self.stride, padding=self.padding)
+        return self.op(x, self.weight[slot], None if self.bias is None else self.bias[slot],
+                       stride=self.stride, padding=self.padding)
+
+    def forward(self, x: Tensor, slots: Tensor) -> Tensor:
+        """x [T, B, C, H, W]: one call over all samples when every task uses one slot, else one grouped call with
+        the gathered weights (BankedNet decides when that pays off)."""
+        T, B = x.shape[:2]
+        unique = torch.unique(slots)
+        if unique.numel() == 1:
+            out = self.forward_single(x.reshape(T * B, *x.shape[2:]), int(unique[0]))
+            return out.reshape(T, B, *out.shape[1:])
+        w = self.weight[slots].reshape(-1, *self.weight.shape[2:])
+        b = None if self.bias is None else self.bias[slots].reshape(-1)
+        xg = x.permute(1, 0, 2, 3, 4).reshape(B, -1, *x.shape[3:])
+        out = self.op(xg, w, b, stride=self.stride, padding=self.padding, groups=T)
+        return out.reshape(B, T, -1, *out.shape[2:]).permute(1, 0, 2, 3, 4)
+
+
+class BankedConv2d(_SlotConvolution):
+    im2col_max_fan_in = 9  # forward_nhwc: unfold + matmul up to this many weights per output (one 3x3 channel)
+
+    def __init__(self, num_slots: int, in_channels: int, out_channels: int, kernel_size: int = 3,
+                 padding: int = 1, bias: bool = False, stride: int = 1, init: str = "torch"):
+        super().__init__(num_slots, (out_channels, in_channels, kernel_size, kernel_size), out_channels, padding,
+                         stride, bias, init)
 
     def forward_nhwc(self, x: Tensor, slot: int, scale: Tensor | None = None) -> Tensor:
         """Samples [N, C, H, W] through one slot, output in channels_last (NHWC) memory format: the CPU path.
@@ -103,53 +129,17 @@ class BankedConv2d(nn.Module):
         out = torch.mm(patches, w2) if b is None else torch.addmm(b, patches, w2)
         return out.view(N, Ho, Wo, -1).permute(0, 3, 1, 2)
 
-    def forward(self, x: Tensor, slots: Tensor) -> Tensor:
-        """x [T, B, C, H, W]: one convolution over all samples when every task uses one slot, else one
-        grouped convolution with the gathered weights (BankedNet decides when that pays off)."""
-        T, B = x.shape[:2]
-        unique = torch.unique(slots)
-        if unique.numel() == 1:
-            out = self.forward_single(x.reshape(T * B, *x.shape[2:]), int(unique[0]))
-            return out.reshape(T, B, *out.shape[1:])
-        w = self.weight[slots].reshape(-1, *self.weight.shape[2:])
-        b = None if self.bias is None else self.bias[slots].reshape(-1)
-        xg = x.permute(1, 0, 2, 3, 4).reshape(B, -1, *x.shape[3:])
-        out = F.conv2d(xg, w, b, stride=self.stride, padding=self.padding, groups=T)
-        return out.reshape(B, T, -1, *out.shape[2:]).permute(1, 0, 2, 3, 4)
 
-
-class BankedConvTranspose2d(nn.Module):
+class BankedConvTranspose2d(_SlotConvolution):
     """K slots of a transposed convolution (the decoder of an autoencoder): 4x4, stride 2, padding 1 doubles the
     size. Weights [K, in, out, k, k] as `nn.ConvTranspose2d` stores them, so `init="torch"` is its default init."""
 
+    op = staticmethod(F.conv_transpose2d)
+
     def __init__(self, num_slots: int, in_channels: int, out_channels: int, kernel_size: int = 4, stride: int = 2,
                  padding: int = 1, bias: bool = False, init: str = "torch"):
-        super().__init__()
-        self.padding, self.stride = padding, stride
-        self.weight = nn.Parameter(torch.empty(num_slots, in_channels, out_channels, kernel_size, kernel_size))
-        self.bias = nn.Parameter(torch.zeros(num_slots, out_channels)) if bias else None
-        init_slots_(self.weight.data, None if self.bias is None else self.bias.data, init)
-
-    @property
-    def num_slots(self) -> int:
-        return self.weight.shape[0]
-
-    def forward_single(self, x: Tensor, slot: int) -> Tensor:
-        return F.conv_transpose2d(x, self.weight[slot], None if self.bias is None else self.bias[slot],
-                                  stride=self.stride, padding=self.padding)
-
-    def forward(self, x: Tensor, slots: Tensor) -> Tensor:
-        """x [T, B, C, H, W]: one call when every task uses one slot, else one grouped transposed convolution."""
-        T, B = x.shape[:2]
-        unique = torch.unique(slots)
-        if unique.numel() == 1:
-            out = self.forward_single(x.reshape(T * B, *x.shape[2:]), int(unique[0]))
-            return out.reshape(T, B, *out.shape[1:])
-        w = self.weight[slots].reshape(-1, *self.weight.shape[2:])  # [T * in, out, k, k]
-        b = None if self.bias is None else self.bias[slots].reshape(-1)
-        xg = x.permute(1, 0, 2, 3, 4).reshape(B, -1, *x.shape[3:])
-        out = F.conv_transpose2d(xg, w, b, stride=self.stride, padding=self.padding, groups=T)
-        return out.reshape(B, T, -1, *out.shape[2:]).permute(1, 0, 2, 3, 4)
+        super().__init__(num_slots, (in_channels, out_channels, kernel_size, kernel_size), out_channels, padding,
+                         stride, bias, init)
 
 
 class BankedLinear(nn.Module):
