@@ -36,7 +36,10 @@ def load_pretrained(spec: str) -> Any:
             import timm
 
             if offline:
+                import huggingface_hub.constants
+
                 os.environ["HF_HUB_OFFLINE"] = "1"
+                huggingface_hub.constants.HF_HUB_OFFLINE = True  # read once at import: a hub imported earlier
             return timm.create_model(name, pretrained=True)
         import torchvision
 

@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sharebench.datasets.holes import with_holes
-from sharebench.methods.banks import BankedBatchNorm
 from sharebench.methods.networks import BankedNet, backbone_layers, final_map_size
 from sharebench.methods.norms import EVAL_MOMENTS, BankedNorm, norm_mode
 from sharebench.methods.optim import OPTIM_HPARAMS, check_optim_hparams, make_optimizer
@@ -179,7 +178,7 @@ class BankedMethod(Method):
         return [slice(i, i + per_pass) for i in range(0, self.tasks.num_tasks, per_pass)]
 
     def norm_parameters(self) -> list[torch.nn.Parameter]:
-        return [p for m in self.net.modules() if isinstance(m, (BankedBatchNorm, BankedNorm)) for p in m.parameters()]
+        return [p for unit in self.net.layers for p in unit.norm_parameters()]
 
     def make_optimizer(self, start: int = 0) -> tuple[torch.optim.Optimizer, Any]:
         return make_optimizer(self.net.parameters(), self.hparams, self.total_iterations, start,

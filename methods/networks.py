@@ -9,19 +9,21 @@ slot that every task uses, whatever the method.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sharebench.methods.banks import HeadBank, slot_groups
+from sharebench.methods.module_units import ModuleUnit, core_parameter_count
 from sharebench.methods.norms import NORM_MODES
 from sharebench.methods.rowplan import plan_rows
 from sharebench.methods.units import BasicBlockUnit, ConvUnit, DenseUnit, PreActUnit, Unit, UpUnit
 
 NORMS = tuple(NORM_MODES)  # bn: per slot; task-bn: per task (domain-specific scale + moments); see norms.py
 BN_ONLY_NORMS = ("bn", "task-bn", "none")  # what conv and block units support; preact units support every mode
-KINDS = ("conv", "dense", "block", "preact", "up")
+KINDS = ("conv", "dense", "block", "preact", "up", "module")
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class LayerSpec:
     name: str
     kind: str  # "conv" (conv3x3-BN-ReLU[-pool]) | "dense" (Linear-ReLU) | "block" (ResNet BasicBlock)
     #            | "preact" (pre-activation residual unit) | "up" (transposed conv 4x4 s2 -BN-ReLU, an AE's decoder)
+    #            | "module" (copies of `template`, any block: a pretrained network's stage, methods/module_units.py)
     in_features: int
     out_features: int
     batchnorm: bool = False
@@ -41,9 +44,13 @@ class LayerSpec:
     final_norm: bool = False  # preact: Norm -> ReLU after the unit (the network's last unit)
     kernel: int = 3  # conv: the kernel size (padding 1: 3x3 keeps the size, 4x4 with stride 2 halves it)
     sigmoid: bool = False  # up: the image output (no BN, a sigmoid): the network has no classifier heads
+    dropout: float = 0.0  # after the unit (and its global pooling) while training: InceptionV3's before its heads
+    template: nn.Module | None = field(default=None, compare=False, repr=False)  # module: the block, with its weights
 
     def num_params(self) -> int:
         """Weights of one slot (convolution kernels; linear weights and biases; norms not counted)."""
+        if self.kind == "module":
+            return core_parameter_count(self.template)
         if self.kind in ("conv", "up"):
             return self.in_features * self.out_features * self.kernel ** 2
         if self.kind in ("block", "preact"):
@@ -192,6 +199,13 @@ def jae_mlp(input_shape: tuple[int, int, int], hidden: tuple[int, ...] = (500, 2
     return mlp(input_shape, hidden)
 
 
+def inception_v3(input_shape: tuple[int, int, int], **options: object) -> list[LayerSpec]:
+    """timm's InceptionV3 as 16 blocks (methods/pretrained_backbones.py); imported when asked for (timm)."""
+    from sharebench.methods.pretrained_backbones import inception_v3_layers
+
+    return inception_v3_layers(input_shape, **options)
+
+
 def dcgan(input_shape: tuple[int, int, int], **_: object) -> list[LayerSpec]:
     """DCGAN's generator and discriminator are two chains, built by the gan-* methods (methods/gan.py)."""
     raise ValueError("backbone 'dcgan' is a generator and a discriminator; only the gan-* methods build it")
@@ -200,7 +214,7 @@ def dcgan(input_shape: tuple[int, int, int], **_: object) -> list[LayerSpec]:
 BACKBONES: dict[str, Callable[..., list[LayerSpec]]] = {
     "dkl-convnet": dkl_convnet, "routing-convnet": routing_convnet, "slo-convnet": slo_convnet,
     "resnet18": resnet18, "resnet38": resnet38, "mlp": mlp, "jae-mlp": jae_mlp, "ae9": ae9,
-    "dcgan": dcgan}
+    "dcgan": dcgan, "inception-v3": inception_v3}
 
 
 def backbone_layers(name: str, input_shape: tuple[int, int, int], **options) -> list[LayerSpec]:
@@ -247,6 +261,11 @@ class BankedNet(nn.Module):
         if spec.kind not in KINDS:
             raise ValueError(f"layer {spec.name}: unknown kind {spec.kind!r}; known: {KINDS}")
         rows = k if self.norm == "bn" else self.num_tasks
+        if spec.kind == "module":
+            if self.norm != "bn" or spec.template is None:
+                raise ValueError(f"layer {spec.name}: a module unit needs its template and keeps the block's own "
+                                 f"batch-norm per slot (norm 'bn'), got norm {self.norm!r}")
+            return ModuleUnit(k, spec.template)
         if spec.kind == "dense":
             return DenseUnit(k, spec.in_features, spec.out_features, init=self.init)
         if spec.kind == "up":
@@ -296,6 +315,8 @@ class BankedNet(nn.Module):
                 h = self._per_slot(unit, h, slots, norm_rows)
             if spec.global_pool:
                 h = h.mean(dim=(-2, -1))
+            if spec.dropout:
+                h = F.dropout(h, spec.dropout, self.training)
         if self.head is None:
             return h
         if h.ndim > 3:
@@ -303,7 +324,8 @@ class BankedNet(nn.Module):
         return self.head(h, tasks)
 
     def _keys_path(self, x: Tensor) -> bool:
-        if self.conv_strategy not in ("auto", "keys") or not all(unit.supports_keys for unit in self.layers):
+        if self.conv_strategy not in ("auto", "keys") or not all(unit.supports_keys for unit in self.layers) \
+                or any(spec.dropout for spec in self.specs):  # the row-prefix path has no dropout
             return False
         return self.conv_strategy == "keys" or not x.is_cuda
 

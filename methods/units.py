@@ -29,10 +29,13 @@ class Unit(nn.Module):
     def num_slots(self) -> int:
         return next(m for m in self.modules() if isinstance(m, SLOT_LAYERS)).num_slots
 
+    def norm_parameters(self) -> list[nn.Parameter]:
+        """The normalisation scales and shifts (exempt from weight decay when `decay_norms` is false)."""
+        return [p for m in self.modules() if isinstance(m, (BankedBatchNorm, BankedNorm)) for p in m.parameters()]
+
     def core_parameters(self) -> list[nn.Parameter]:
         """The layer weights (not the batch-norm scale and shift): what soft sharing ties together."""
-        norm_ids = {id(p) for m in self.modules() if isinstance(m, (BankedBatchNorm, BankedNorm))
-                    for p in m.parameters()}
+        norm_ids = {id(p) for p in self.norm_parameters()}
         return [p for p in self.parameters() if id(p) not in norm_ids]
 
     def slot_tensors(self, norm_per_slot: bool) -> list[Tensor]:
