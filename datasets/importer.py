@@ -169,7 +169,7 @@ def import_class_folders(source: Source, path: Path) -> list[str]:
     for split, group in groups.items():
         if not group:
             raise DataError(f"{path}: no images for the {split} split (expected folders {splits[split]})")
-        arrays = read_class_folders(group, source.options.get("store_size"))
+        arrays = read_class_folders(group, source.options.get("store_size"), source.options.get("square", False))
         if names is not None and list(arrays["class_names"]) != names:
             raise DataError(f"{path}: the splits have different class folders")
         names = list(arrays["class_names"])

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sharebench.datasets.errors import ChecksumError, MissingDataError
+from sharebench.datasets.errors import ChecksumError, DataError, MissingDataError
 from sharebench.datasets.fetch import fetch_split
 from sharebench.datasets.importer import imported_dir
 from sharebench.datasets.parsers import PARSERS, Arrays
@@ -44,3 +44,17 @@ def load_split(name: str, split: str, offline: bool | None = None) -> tuple[Arra
     origin = ",".join(sorted({f.origin for f in files}))
     note = "; ".join(sorted({f.note for f in files if f.note}))
     return arrays, Provenance(name, split, origin, verified, note)
+
+
+def missing_data(name: str, splits: tuple[str, ...] = ("train", "test"), offline: bool | None = None) -> str | None:
+    """Why `load_split` would fail for a split of this source (the files are fetched where they can be, nothing is
+    parsed), or None: lets a suite of many sources name every missing one before it decodes any."""
+    source = get_source(name)
+    for split in splits:
+        if (imported_dir(source) / f"{split}.npz").exists():
+            continue
+        try:
+            fetch_split(source, split, offline)
+        except DataError as err:
+            return str(err)
+    return None

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from sharebench.datasets.errors import DataError
+from sharebench.datasets.fine_grained import FINE_GRAINED_PARSERS
+from sharebench.datasets.images import Member, archive_members, decode_image, decode_square
 
 Arrays = dict[str, np.ndarray]
 
@@ -206,41 +208,6 @@ def parse_npz(data: bytes | Path, part: str) -> Arrays:
 
 # ----------------------------------------------------------------------------- images of any size, by folder
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp")
-Member = tuple[tuple[str, ...], Callable[[], bytes]]  # path parts inside the container, reader of the bytes
-
-
-def archive_members(path: Path) -> list[Member]:
-    """The image files in a folder, a zip or a tar, in sorted path order, read lazily (memory stays bounded)."""
-    import tarfile
-
-    if path.is_dir():
-        files = sorted(f for f in path.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
-        return [(f.relative_to(path).parts, f.read_bytes) for f in files]
-    if zipfile.is_zipfile(path):
-        zf = zipfile.ZipFile(path)
-        names = sorted(n for n in zf.namelist() if n.lower().endswith(IMAGE_SUFFIXES))
-        return [(tuple(n.split("/")), lambda n=n: zf.read(n)) for n in names]
-    if tarfile.is_tarfile(path):
-        tf = tarfile.open(path)
-        members = sorted((m for m in tf.getmembers() if m.isfile() and m.name.lower().endswith(IMAGE_SUFFIXES)),
-                         key=lambda m: m.name)
-        return [(tuple(m.name.split("/")), lambda m=m: tf.extractfile(m).read()) for m in members]
-    raise DataError(f"{path} is neither a folder, a zip nor a tar archive")
-
-
-def decode_image(data: bytes, store_size: int | None) -> np.ndarray:
-    """Any PIL-readable image -> uint8 RGB [S, S, 3]: resized to S x S (bilinear, antialiased when shrinking,
-    aspect ratio not kept, as Bilen & Vedaldi's "resized to 64x64")."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as im:
-        im = im.convert("RGB")
-        if store_size:
-            im = im.resize((store_size, store_size), Image.BILINEAR)
-        return np.asarray(im, dtype=np.uint8)
-
-
 def _strip_common_prefix(parts: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
     n = 0
     while all(len(p) > n + 1 for p in parts) and len({p[n] for p in parts}) == 1:
@@ -248,8 +215,9 @@ def _strip_common_prefix(parts: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
     return [p[n:] for p in parts]
 
 
-def read_class_folders(members: list[Member], store_size: int | None) -> Arrays:
-    """One class per top folder (below the folders all images share), classes in sorted name order."""
+def read_class_folders(members: list[Member], store_size: int | None, square: bool = False) -> Arrays:
+    """One class per top folder (below the folders all images share), classes in sorted name order. `square`:
+    the short side resized to `store_size` and the centre square kept (else the image is resized to a square)."""
     if not members:
         raise DataError("no images found (expected one folder per class holding .jpg/.png/.ppm/.pgm files)")
     rel = _strip_common_prefix([parts for parts, _ in members])
@@ -257,7 +225,8 @@ def read_class_folders(members: list[Member], store_size: int | None) -> Arrays:
         raise DataError("images must sit in one folder per class; found images outside class folders")
     names = sorted({r[0] for r in rel})
     index = {n: i for i, n in enumerate(names)}
-    x = np.stack([decode_image(read(), store_size) for _, read in members])
+    x = np.stack([decode_square(read(), store_size) if square and store_size else decode_image(read(), store_size)
+                  for _, read in members])
     return {"x": x, "y": np.asarray([index[r[0]] for r in rel], dtype=np.int64), "class_names": np.asarray(names)}
 
 
@@ -305,4 +274,5 @@ PARSERS: dict[str, Callable[[list[Path], dict], Arrays]] = {
     "cifar": parse_cifar,
     "svhn": parse_svhn,
     "omniglot": parse_omniglot,
+    **FINE_GRAINED_PARSERS,
 }

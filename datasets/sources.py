@@ -287,9 +287,47 @@ PLANKTON = _imported_class_folders(
     "classes; also NOAA NCEI accession 0127422) need a login; import the labelled training folder "
     "(one folder per class): `sharebench import plankton <train>`")
 
+# ----------------------------------------------------------------------------- Zhang et al.'s fine-grained five
+# (Figure 4, paper profile): official splits, stored as 320 px squares (datasets/fine_grained.py).
+_FINE = {"store_size": 320, "square": True}
+CUB = Source(
+    name="cub",
+    files={split: (SourceFile("CUB_200_2011.tgz", "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz",
+                              "97eceeb196236b17998738112f37df78"),) for split in ("train", "test")},
+    parser="cub", homepage="https://www.vision.caltech.edu/datasets/cub_200_2011/", options=_FINE)
+
+_FLOWERS = "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/"
+FLOWERS102 = Source(
+    name="flowers102",
+    files={split: (SourceFile("102flowers.tgz", _FLOWERS + "102flowers.tgz", "52808999861908f626f3c1f4e79d11fa"),
+                   SourceFile("imagelabels.mat", _FLOWERS + "imagelabels.mat", "e0620be6f572b9609742df49c70aed4d"),
+                   SourceFile("setid.mat", _FLOWERS + "setid.mat", "a5357ecc9cb78c4bef273ce3793fc85c"))
+           for split in ("train", "test")},
+    parser="flowers102", homepage=_FLOWERS, options=_FINE)
+
+_DOGS = "http://vision.stanford.edu/aditya86/ImageNetDogs/"
+STANFORD_DOGS = Source(  # no md5 is published: used, and recorded as not checksum-verified with the md5 observed
+    name="stanford-dogs",
+    files={split: (SourceFile("images.tar", _DOGS + "images.tar", ""), SourceFile("lists.tar", _DOGS + "lists.tar", ""))
+           for split in ("train", "test")},
+    parser="stanford_dogs", homepage=_DOGS, options=_FINE)
+
+FGVC_AIRCRAFT = Source(  # no md5 is published (torchvision checks none either)
+    name="fgvc-aircraft",
+    files={split: (SourceFile("fgvc-aircraft-2013b.tar.gz", "https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/"
+                              "archives/fgvc-aircraft-2013b.tar.gz", ""),) for split in ("train", "test")},
+    parser="fgvc_aircraft", homepage="https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/", options=_FINE)
+
+STANFORD_CARS = _imported_class_folders(
+    "stanford-cars", "https://ai.stanford.edu/~jkrause/cars/car_dataset.html",
+    "Stanford Cars' official URLs no longer serve the images; import a copy of its official split (8,144 training, "
+    "8,041 test images, 196 classes) as class folders under train/ and test/ (for example the widely mirrored "
+    "`car_data` folder): `sharebench import stanford-cars <folder with train/ and test/>`", **_FINE)
+
 SOURCES: dict[str, Source] = {s.name: s for s in (
     MNIST, FASHION_MNIST, KMNIST, USPS, USPS_ESL, EMNIST_DIGITS, EMNIST_LETTERS, OMNIGLOT, CIFAR10, CIFAR100, SVHN,
-    GTSRB, CALTECH256, SKETCHES, AWA, DAIMLER, PLANKTON, CELEBA,
+    GTSRB, CALTECH256, SKETCHES, AWA, DAIMLER, PLANKTON, CELEBA, CUB, FLOWERS102, STANFORD_DOGS, FGVC_AIRCRAFT,
+    STANFORD_CARS,
 )}
 
 

@@ -7,6 +7,8 @@
 - `embedded-completion` (quick, Figure 5): the embedded suite's five domains at 16 px with one fixed 6 px hole
   per image (datasets/holes.py); the digit labels are replaced by the holes.
 - `gan-digits` (small, Figure 6's first group): USPS' 2,007 test digits (a small set) with 10,000 MNIST digits.
+- `fine-grained-5` (paper profile, Figure 4): the paper's datasets with their official splits, 320 px squares
+  (datasets/fine_grained.py); every missing one is named at once, with where to get it.
 - `cifar10-completion` (small, Figures 5 and 2): eight CIFAR-10 classes in the paper's node order, standing in for its
   ImageNet classes: 1 bird, 2 dog, 3 cat (wolf), 4 frog (flower), 5 automobile (car), 6 truck, 7 airplane (fighter
   aircraft), 8 ship (plane); the analogue pairs (2, 3), (5, 6), (7, 8). 500 training and 100 test images per class
@@ -17,8 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from sharebench.datasets.errors import MissingDataError
 from sharebench.datasets.holes import draw_corners, hole_side, positions
-from sharebench.datasets.load import load_split
+from sharebench.datasets.load import load_split, missing_data
 from sharebench.datasets.suites import Suite, Task, build_embedded, build_mnist_family, resize, stratified_subset
 
 COMPLETION_CLASSES = [("bird", 2), ("dog", 5), ("cat", 3), ("frog", 6), ("automobile", 1), ("truck", 9),
@@ -50,6 +53,30 @@ def build_five_domains(train_per_task: int = 500, test_per_task: int | None = 10
             t.x_test, t.y_test = t.x_test[keep], t.y_test[keep]
         suite.notes.append(f"test sets capped at {test_per_task} images per domain (stratified, seed {split_seed})")
     return suite
+
+
+FINE_GRAINED = [("birds", "cub"), ("dogs", "stanford-dogs"), ("flowers", "flowers102"), ("cars", "stanford-cars"),
+                ("aircraft", "fgvc-aircraft")]  # Figure 4's column order
+
+
+def build_fine_grained_5(offline: bool | None = None) -> Suite:
+    """CUB-200-2011 (200 classes, 5,994 / 5,794), Stanford Dogs (120, 12,000 / 8,580), Flowers-102 (102, 2,040 /
+    6,149), Stanford Cars (196, 8,144 / 8,041, imported), FGVC-Aircraft variants (100, 6,667 / 3,333)."""
+    missing = [m for m in (missing_data(source, offline=offline) for _, source in FINE_GRAINED) if m]
+    if missing:
+        raise MissingDataError("suite 'fine-grained-5' (Zhang et al.'s Figure 4) needs all five datasets:\n"
+                               + "\n".join(missing))
+    tasks, provenance = [], []
+    for name, source in FINE_GRAINED:
+        train, p_train = load_split(source, "train", offline)
+        test, p_test = load_split(source, "test", offline)
+        provenance += [p_train.to_dict(), p_test.to_dict()]
+        classes = int(max(train["y"].max(), test["y"].max())) + 1
+        tasks.append(Task(name, train["x"], train["y"], test["x"], test["y"], classes, {"source": source}))
+    return Suite("fine-grained-5", tasks, provenance=provenance,
+                 notes=["the paper's five fine-grained datasets, official splits, stored as 320 px squares (short side "
+                        "resized, centre kept: the sides of wide images are lost, a departure from cropping the "
+                        "whole image)", "FGVC-Aircraft at the variant level, its 20 px copyright banner removed"])
 
 
 def add_holes(suite: Suite, hole: int, hole_seed: int) -> Suite:
@@ -116,5 +143,6 @@ def build_gan_digits(mnist_train: int = 10000, mnist_test: int = 1000, usps_test
                         f"training digits, {size} px (stratified draws, seed {split_seed})"])
 
 
-ZHANG_SUITES = {"five-domains": build_five_domains, "embedded-completion": build_embedded_completion,
+ZHANG_SUITES = {"five-domains": build_five_domains, "fine-grained-5": build_fine_grained_5,
+                "embedded-completion": build_embedded_completion,
                 "cifar10-completion": build_cifar10_completion, "gan-digits": build_gan_digits}
