@@ -168,7 +168,7 @@ def task_spec(exp: Experiment, suite: Suite) -> TaskSpec:
     names = [t.name for t in suite.tasks]
     return TaskSpec(names, [t.num_classes for t in suite.tasks], suite.image_shape, task_roles(exp, names),
                     tuple(str(t.meta.get("label_semantics", "")) for t in suite.tasks), suite.native_shapes,
-                    tuple(int(t.meta.get("hole", 0)) for t in suite.tasks))
+                    tuple(int(t.meta.get("hole", 0)) for t in suite.tasks), tuple(len(t.x_train) for t in suite.tasks))
 
 
 def required_models(exp: Experiment, device: torch.device) -> dict[str, Any]:

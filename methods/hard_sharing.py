@@ -24,6 +24,9 @@ from sharebench.methods.networks import BankedNet, backbone_layers, final_map_si
 from sharebench.methods.norms import EVAL_MOMENTS, BankedNorm, norm_mode
 from sharebench.methods.optim import OPTIM_HPARAMS, check_optim_hparams, make_optimizer
 from sharebench.methods.registry import Method, register
+from sharebench.methods.round_robin import RoundRobinSGD
+
+BLOCK_SCHEDULES = ("simultaneous", "round-robin")  # one step for all datasets | one dataset at a time (Eq. 9)
 
 
 def multitask_loss(logits: Tensor, y: Tensor) -> Tensor:
@@ -53,7 +56,8 @@ class BankedMethod(Method):
     # same_init: every per-task copy of a layer starts from the same weights (slot 0's), as the copies of Zhang et
     # al.'s methods all start from one pretrained network (specs/zhang.md 2.9); heads stay independent.
     HPARAMS: ClassVar[dict[str, Any]] = {**OPTIM_HPARAMS, "norm": "bn", "init": "torch", "eval_moments": [],
-                                         "domains_per_pass": 0, "same_init": False}
+                                         "domains_per_pass": 0, "same_init": False,
+                                         "block_schedule": "simultaneous", "decay_epochs": 0}
     SHARED_HEAD: ClassVar[bool] = False  # one classifier for every task (full sharing)
     PACKABLE: ClassVar[bool] = True  # seeds can train as one packed model (methods/packing.py)
     COMPLETION: ClassVar[bool] = True  # can train on image completion suites (an image-output backbone)
@@ -69,6 +73,7 @@ class BankedMethod(Method):
         self.check_norm_fits()
         self.check_eval_moments()
         self.check_domains_per_pass()
+        self.check_block_schedule()
         assignment = self.only_shareable(self.initial_assignment(len(self.layers)))
         slots = [int(assignment[:, layer].max()) + 1 for layer in range(len(self.layers))]
         self.net = BankedNet(self.layers, self.tasks.num_classes, self.slots_per_layer(slots),
@@ -173,6 +178,25 @@ class BankedMethod(Method):
                              "per step from all domains together, so the step cannot be split into passes "
                              "(domains_per_pass)")
 
+    @property
+    def round_robin(self) -> bool:
+        return self.hparams["block_schedule"] == "round-robin"
+
+    def check_block_schedule(self) -> None:
+        h = self.hparams
+        if h["block_schedule"] not in BLOCK_SCHEDULES:
+            raise ValueError(f"method {self.name!r}: block_schedule must be one of {BLOCK_SCHEDULES}, got "
+                             f"{h['block_schedule']!r}")
+        epochs = h["decay_epochs"]
+        if not isinstance(epochs, int) or epochs < 0 or (epochs and not self.round_robin):
+            raise ValueError(f"method {self.name!r}: decay_epochs (per-dataset lr decay) is an integer >= 0 and needs "
+                             f"block_schedule 'round-robin', got {h['decay_epochs']!r}")
+        if self.round_robin and (h["optimizer"] != "sgd" or h["schedule"] != "constant" or h["warmup"]
+                                 or h["norm"] != "bn" or h["domains_per_pass"]):
+            raise ValueError(f"method {self.name!r}: block_schedule 'round-robin' is per-dataset momentum SGD "
+                             "(optimizer sgd, schedule constant, no warmup; decay by decay_epochs) with batch-norm per "
+                             "slot (norm bn) and one pass per dataset (domains_per_pass 0)")
+
     def domain_passes(self) -> list[slice]:
         per_pass = self.hparams.get("domains_per_pass", 0) or self.tasks.num_tasks
         return [slice(i, i + per_pass) for i in range(0, self.tasks.num_tasks, per_pass)]
@@ -181,6 +205,12 @@ class BankedMethod(Method):
         return [p for unit in self.net.layers for p in unit.norm_parameters()]
 
     def make_optimizer(self, start: int = 0) -> tuple[torch.optim.Optimizer, Any]:
+        if self.round_robin:
+            h = self.hparams
+            rr = RoundRobinSGD(list(self.net.parameters()), self.tasks.num_tasks, h["lr"], h["momentum"],
+                               h["weight_decay"], h["gamma"], h["decay_epochs"], self.tasks.train_sizes)
+            rr.steps = [start] * self.tasks.num_tasks  # a phase switch (finetune) continues each dataset's decay
+            return rr, rr  # type: ignore[return-value]
         return make_optimizer(self.net.parameters(), self.hparams, self.total_iterations, start,
                               norm_params=self.norm_parameters())
 
@@ -191,8 +221,37 @@ class BankedMethod(Method):
     def penalty(self) -> Tensor | None:
         return None
 
+    def task_rows(self, task: int) -> list[Tensor]:
+        """Per network parameter, the slots (leading indices) task `task` uses: its slot in each layer, its head."""
+        rows: dict[int, Tensor] = {}
+        for layer, unit in enumerate(self.net.layers):
+            slot = self.assignment[task, layer].view(1).cpu()
+            for t in unit.slot_tensors(norm_per_slot=True):
+                rows[id(t)] = slot
+        if self.net.head is not None:
+            for t in self.net.head.linear.parameters():
+                rows[id(t)] = self.net.head.task_slot[task].view(1).cpu()
+        return [rows[id(p)] for p in self.net.parameters()]
+
+    def update_round_robin(self, x: Tensor, y: Tensor) -> dict[str, float]:
+        """Dataset by dataset: its loss plus the coupling penalty, a step of its own optimiser on its own slots
+        (Eq. 9's block-coordinate update; methods/round_robin.py)."""
+        out = {"loss": 0.0}
+        for t in range(self.tasks.num_tasks):
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.task_loss(x[t:t + 1], y[t:t + 1], self.all_tasks[t:t + 1])
+            pen = self.penalty()
+            (loss if pen is None else loss + pen).backward()
+            self.optimizer.step_task(t, self.task_rows(t), batch=x.shape[1])
+            out["loss"] += float(loss.detach())
+            if pen is not None:
+                out["penalty"] = float(pen.detach())
+        return out
+
     def update(self, x: Tensor, y: Tensor, iteration: int) -> dict[str, float]:
         self.net.train()
+        if self.round_robin:
+            return self.update_round_robin(x, y)
         self.optimizer.zero_grad(set_to_none=True)
         passes = self.domain_passes()
         out = {"loss": 0.0}

@@ -32,6 +32,7 @@ class TaskSpec:
     label_semantics: tuple[str, ...] = ()  # per task: what its labels mean ("digits"), from the suite; "" unknown
     native_shapes: tuple[tuple[int, int, int], ...] = ()  # per task, where a task sits on a canvas (suites.py)
     holes: tuple[int, ...] = ()  # per task, the side of its images' holes: an image completion task (holes.py)
+    train_sizes: tuple[int, ...] = ()  # per task, its training images (per-dataset epochs: methods/round_robin.py)
 
     @property
     def completion(self) -> bool:
