@@ -272,13 +272,19 @@ class BankedMethod(Method):
     # On CPU, predict in pieces that stay in cache: 29,500 DKL test images took 5.6 s on one thread in
     # pieces of 2,048 and 2.9 s in pieces of 128 (benchmarks/speed.py: eval_seconds(chunk=...))
     cpu_predict_chunk = 128
+    # On CUDA, pieces of at most 2^25 input values (10,922 CIFAR images, 125 at 299 px): a test set of large images
+    # in one piece would not fit (InceptionV3's activations), small ones still go in one or two launches
+    cuda_predict_values = 2 ** 25
 
     @torch.no_grad()
     def predict(self, x: Tensor, task: int) -> Tensor:
         self.net.eval()
         t = self.all_tasks[task:task + 1]
-        whole = x.is_cuda or self.needs_pure_test_batches()  # BN+: the batch given is the batch normalised
-        pieces = [x] if whole else x.split(self.cpu_predict_chunk)
+        if self.needs_pure_test_batches():  # BN+: the batch given is the batch normalised
+            pieces = [x]
+        else:
+            pieces = x.split(max(1, self.cuda_predict_values // max(1, x[0].numel())) if x.is_cuda
+                             else self.cpu_predict_chunk)
         logits = [self.net(piece.unsqueeze(0), self.assignment, t)[0] for piece in pieces]
         return torch.cat(logits)[:, : self.tasks.num_classes[task]]
 

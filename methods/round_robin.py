@@ -10,7 +10,7 @@ is thus stepped once per dataset per iteration, as separate optimisers over one 
 
 The per-dataset rate is lr x gamma^floor(k_t / (decay_epochs x floor(N_t / B))) after k_t steps of dataset t, where
 N_t is its training-set size and B the batch (TF's exponential_decay, staircase, applied to the whole momentum
-accumulator as TF does). Rows a dataset does not use keep their values; its buffers for them stay at zero.
+accumulator as TF does). Rows a dataset does not use keep their values, and it holds no buffer for them.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ class RoundRobinSGD:
         self.lr, self.momentum, self.weight_decay, self.gamma = lr, momentum, weight_decay, gamma
         self.decay_epochs, self.train_sizes = decay_epochs, train_sizes
         self.steps = [0] * tasks
-        self.buffers: list[list[Tensor | None]] = [[None] * len(params) for _ in range(tasks)]
+        # per dataset, a momentum buffer for each (tensor, slot) it has stepped: one network's worth per dataset
+        self.buffers: list[dict[tuple[int, int], Tensor]] = [{} for _ in range(tasks)]
 
     def decay_every(self, task: int, batch: int) -> int:
         """Steps of dataset `task` between two decays: decay_epochs x its steps per epoch (0: never)."""
@@ -51,17 +52,17 @@ class RoundRobinSGD:
     def step_task(self, task: int, rows: list[Tensor], batch: int) -> None:
         """One step of dataset `task`: tensor i moves at its slots rows[i] (indices into its leading dimension)."""
         lr = self.task_lr(task, batch)
+        buffers = self.buffers[task]
         for i, (p, r) in enumerate(zip(self.params, rows)):
-            if p.grad is None or len(r) == 0:
+            if p.grad is None:
                 continue
-            g = p.grad[r]
-            if self.weight_decay:
-                g = g + self.weight_decay * p[r]
-            buf = self.buffers[task][i]
-            if buf is None:
-                buf = self.buffers[task][i] = torch.zeros_like(p)
-            buf[r] = self.momentum * buf[r] + g
-            p[r] -= lr * buf[r]
+            for slot in r.tolist():
+                g = p.grad[slot]
+                if self.weight_decay:
+                    g = g + self.weight_decay * p[slot]
+                buf = buffers.get((i, slot))
+                buf = buffers[(i, slot)] = g.clone() if buf is None else buf.mul_(self.momentum).add_(g)
+                p[slot] -= lr * buf
         self.steps[task] += 1
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -72,10 +73,10 @@ class RoundRobinSGD:
         """The scheduler's step: nothing (see the class docstring)."""
 
     def state_dict(self) -> dict[str, Any]:
-        return {"steps": list(self.steps), "buffers": [[None if b is None else b.clone() for b in per_task]
+        return {"steps": list(self.steps), "buffers": [{key: b.clone() for key, b in per_task.items()}
                                                        for per_task in self.buffers]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.steps = list(state["steps"])
-        self.buffers = [[None if b is None else b.clone().to(p.device) for b, p in zip(per_task, self.params)]
+        self.buffers = [{key: b.clone().to(self.params[key[0]].device) for key, b in per_task.items()}
                         for per_task in state["buffers"]]
