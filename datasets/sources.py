@@ -324,10 +324,19 @@ STANFORD_CARS = _imported_class_folders(
     "8,041 test images, 196 classes) as class folders under train/ and test/ (for example the widely mirrored "
     "`car_data` folder): `sharebench import stanford-cars <folder with train/ and test/>`", **_FINE)
 
+ZHANG_IMAGENET_8 = _imported_class_folders(  # Zhang et al.'s image completion data (Sec. 5.3), 64 px squares
+    "zhang-imagenet-8", "https://www.image-net.org/",
+    "Zhang et al.'s eight completion datasets were \"retrieved from ImageNet, and sampled from the five fine-grained "
+    "classification datasets\" and are not published; import at least 600 images per class as eight class folders "
+    "named bird, dog, wolf, flower, car, truck, fighter-aircraft, plane (specs/zhang.md 7 item 17 suggests bird from "
+    "CUB, dog from Stanford Dogs, wolf from ImageNet n02114367/n02114548/n02114712, flower from Flowers-102, car from "
+    "Stanford Cars, truck from n04467665/n03417042/n03796401, fighter from n04552348, plane from n02690373): "
+    "`sharebench import zhang-imagenet-8 <folder>`", store_size=64, square=True)
+
 SOURCES: dict[str, Source] = {s.name: s for s in (
     MNIST, FASHION_MNIST, KMNIST, USPS, USPS_ESL, EMNIST_DIGITS, EMNIST_LETTERS, OMNIGLOT, CIFAR10, CIFAR100, SVHN,
     GTSRB, CALTECH256, SKETCHES, AWA, DAIMLER, PLANKTON, CELEBA, CUB, FLOWERS102, STANFORD_DOGS, FGVC_AIRCRAFT,
-    STANFORD_CARS,
+    STANFORD_CARS, ZHANG_IMAGENET_8,
 )}
 
 

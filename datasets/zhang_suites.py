@@ -9,6 +9,8 @@
 - `gan-digits` (small, Figure 6's first group): USPS' 2,007 test digits (a small set) with 10,000 MNIST digits.
 - `fine-grained-5` (paper profile, Figure 4): the paper's datasets with their official splits, 320 px squares
   (datasets/fine_grained.py); every missing one is named at once, with where to get it.
+- `imagenet8-completion` (paper profile, Figures 5 and 2): the paper's eight classes imported as class folders,
+  64 px, 500 / 100 per class, 22 px holes.
 - `cifar10-completion` (small, Figures 5 and 2): eight CIFAR-10 classes in the paper's node order, standing in for its
   ImageNet classes: 1 bird, 2 dog, 3 cat (wolf), 4 frog (flower), 5 automobile (car), 6 truck, 7 airplane (fighter
   aircraft), 8 ship (plane); the analogue pairs (2, 3), (5, 6), (7, 8). 500 training and 100 test images per class
@@ -119,6 +121,38 @@ def build_cifar10_completion(train_per_class: int = 500, test_per_class: int = 1
     return add_holes(suite, hole or hole_side(tasks[0].x_train.shape[1]), hole_seed)
 
 
+def folder_key(name: str) -> str:
+    """"Fighter Aircraft", "fighter_aircraft" -> "fighter-aircraft"."""
+    return name.strip().lower().replace("_", "-").replace(" ", "-")
+
+
+def build_imagenet8_completion(train_per_class: int = 500, test_per_class: int = 100, split_seed: int = 666,
+                               hole: int = 22, hole_seed: int = 0, offline: bool | None = None) -> Suite:
+    """The paper's eight completion datasets (paper profile; imported class folders, 64 px): per class, the first
+    `train_per_class` + `test_per_class` of RandomState(split_seed).permutation of its images, in Figure 2's node
+    order, one fixed 22 x 22 hole per image (the paper's)."""
+    data, prov = load_split("zhang-imagenet-8", "all", offline)
+    folders = {folder_key(str(n)): i for i, n in enumerate(data["class_names"])}
+    wanted = [folder_key(node) for node in PAPER_NODES]
+    tasks = []
+    for key in wanted:
+        if key not in folders:
+            raise MissingDataError(f"suite 'imagenet8-completion': no class folder {key!r} among the imported "
+                                   f"{sorted(folders)}; the eight are {wanted}")
+        idx = np.flatnonzero(data["y"] == folders[key])
+        if len(idx) < train_per_class + test_per_class:
+            raise MissingDataError(f"suite 'imagenet8-completion': class {key!r} has {len(idx)} images, needs "
+                                   f"{train_per_class + test_per_class}")
+        idx = idx[np.random.RandomState(split_seed).permutation(len(idx))]
+        train, test = idx[:train_per_class], idx[train_per_class:train_per_class + test_per_class]
+        tasks.append(Task(key, data["x"][train], np.zeros(len(train), np.int64), data["x"][test],
+                          np.zeros(len(test), np.int64), 1, {"source": "zhang-imagenet-8"}))
+    suite = Suite("imagenet8-completion", tasks, provenance=[prov.to_dict()],
+                  notes=[f"the paper's eight completion classes from user-imported images (64 px squares), "
+                         f"{train_per_class} / {test_per_class} per class (RandomState({split_seed}))"])
+    return add_holes(suite, hole, hole_seed)
+
+
 def build_gan_digits(mnist_train: int = 10000, mnist_test: int = 1000, usps_test: int = 200, size: int = 32,
                      split_seed: int = 666, offline: bool | None = None) -> Suite:
     """Figure 6's first group in miniature: a small set (USPS' 2,007 official test digits) trained jointly with a
@@ -145,4 +179,5 @@ def build_gan_digits(mnist_train: int = 10000, mnist_test: int = 1000, usps_test
 
 ZHANG_SUITES = {"five-domains": build_five_domains, "fine-grained-5": build_fine_grained_5,
                 "embedded-completion": build_embedded_completion,
-                "cifar10-completion": build_cifar10_completion, "gan-digits": build_gan_digits}
+                "cifar10-completion": build_cifar10_completion,
+                "imagenet8-completion": build_imagenet8_completion, "gan-digits": build_gan_digits}

@@ -266,3 +266,22 @@ def test_a_metric_the_banked_network_cannot_produce_is_a_config_error():
     raw.update(backbone="dkl-convnet", metrics=["completion_mse"])
     with pytest.raises(ConfigError, match="reads `reconstruct`"):
         resolve_experiment("bad", raw, "quick", {})
+
+
+def test_figure_4_cells_get_verdicts_only_on_the_paper_s_datasets():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from sharebench.benchmarks.papers import zhang
+
+    rows = [("irls", "birds", 0.80, 0.02), ("irls", "dogs", 0.80, 0.01), ("isolated", "birds", 0.781, float("nan"))]
+    summary = pd.DataFrame([{"experiment": "zhang-classification", "method": m, "metric": f"accuracy/{t}",
+                             "mean": mean, "std": std, "n": 5} for m, t, mean, std in rows])
+    paper = SimpleNamespace(name="zhang-classification", suite="fine-grained-5")
+    text = "\n".join(zhang._cell_verdicts(paper, summary, ["birds", "dogs"]))
+    # Joint on Birds: 80.00 vs 81.08 (within 2 points); on Dogs 80.00 vs 84.31 (beyond 2 points and 2 std = 2)
+    assert "-1.08 consistent" in text and "-4.31 **differs**" in text and "+0.04 consistent" in text
+    assert "3 of 3 cells run are consistent" not in text and "2 of 3 cells run" in text
+    stand_in = SimpleNamespace(name="zhang-classification", suite="five-domains")
+    assert zhang._cell_verdicts(stand_in, summary, ["birds", "dogs"]) == []

@@ -182,3 +182,22 @@ def test_the_fine_grained_suite_from_official_layouts_and_imported_cars(tmp_path
     assert [len(t.x_train) for t in suite.tasks] == [2, 2, 3, 2, 2]
     cars_prov = [p for p in suite.provenance if p["source"] == "stanford-cars"]
     assert cars_prov and not any(p["checksum_verified"] for p in cars_prov)
+
+
+def test_the_completion_classes_come_from_imported_folders_in_figure_2_s_order(tmp_path):
+    from sharebench.datasets.zhang_suites import PAPER_NODES, build_imagenet8_completion
+
+    folders = ["Bird", "dog", "wolf", "flower", "car", "truck", "fighter_aircraft", "plane"]
+    for c, name in enumerate(folders):
+        (tmp_path / "eight" / name).mkdir(parents=True)
+        for i in range(3):
+            (tmp_path / "eight" / name / f"{i}.png").write_bytes(jpeg(COLOURS[c % 6], size=(20, 10)))
+    with pytest.raises(MissingDataError, match="zhang-imagenet-8"):
+        build_imagenet8_completion(2, 1, hole=8)
+    import_source("zhang-imagenet-8", tmp_path / "eight")
+    suite = build_imagenet8_completion(2, 1, hole=8)
+    assert [t.name for t in suite.tasks] == [n.lower().replace(" ", "-") for n in PAPER_NODES]
+    assert suite.image_shape == (64, 64, 3) and [len(t.x_train) for t in suite.tasks] == [2] * 8
+    assert suite.tasks[1].meta["hole"] == 8 and len(suite.tasks[1].x_test) == 1
+    with pytest.raises(MissingDataError, match="has 3 images, needs 4"):
+        build_imagenet8_completion(3, 1, hole=8)
