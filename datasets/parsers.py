@@ -209,8 +209,10 @@ def parse_npz(data: bytes | Path, part: str) -> Arrays:
 # ----------------------------------------------------------------------------- images of any size, by folder
 
 def _strip_common_prefix(parts: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Drop the folders every image shares (an archive's wrapper), never the class folder: a split with a single
+    class keeps it."""
     n = 0
-    while all(len(p) > n + 1 for p in parts) and len({p[n] for p in parts}) == 1:
+    while all(len(p) > n + 2 for p in parts) and len({p[n] for p in parts}) == 1:
         n += 1
     return [p[n:] for p in parts]
 

@@ -201,3 +201,14 @@ def test_the_completion_classes_come_from_imported_folders_in_figure_2_s_order(t
     assert suite.tasks[1].meta["hole"] == 8 and len(suite.tasks[1].x_test) == 1
     with pytest.raises(MissingDataError, match="has 3 images, needs 4"):
         build_imagenet8_completion(3, 1, hole=8)
+
+
+def test_a_split_with_one_class_folder_keeps_it():
+    from sharebench.datasets.parsers import read_class_folders
+
+    def member(*parts):
+        return parts, lambda: jpeg(COLOURS[0])
+    single = read_class_folders([member("Model 0", "a.jpg"), member("Model 0", "b.jpg")], 8)
+    assert list(single["class_names"]) == ["Model 0"]
+    wrapped = read_class_folders([member("car_data", "A", "a.jpg"), member("car_data", "B", "b.jpg")], 8)
+    assert list(wrapped["class_names"]) == ["A", "B"]
