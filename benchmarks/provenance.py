@@ -19,7 +19,9 @@ SHARED_MODULES = ["sharebench.methods.banks", "sharebench.methods.units", "share
                   "sharebench.methods.registry", "sharebench.methods.optim", "sharebench.benchmarks.runner",
                   "sharebench.benchmarks.sampling", "sharebench.benchmarks.metrics", "sharebench.benchmarks.store",
                   "sharebench.datasets.suites", "sharebench.benchmarks.inputs", "sharebench.methods.norms",
-                  "sharebench.benchmarks.packed_runs", "sharebench.methods.packing"]
+                  "sharebench.benchmarks.packed_runs", "sharebench.methods.packing", "sharebench.methods.module_units",
+                  "sharebench.methods.pretrained_backbones", "sharebench.methods.round_robin",
+                  "sharebench.benchmarks.image_ops", "sharebench.datasets.holes", "sharebench.methods.rowplan"]
 
 
 def method_modules(method: str) -> list[str]:

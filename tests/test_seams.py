@@ -236,3 +236,17 @@ def test_error_and_accuracy_take_one_pass_over_the_test_set_in_either_order(orde
     assert Counting.calls == 3  # ceil(10 / 4) chunks, once
     assert out["accuracy"] == pytest.approx(0.4) and out["error"] == pytest.approx(0.6)
     assert out["error/t"] == pytest.approx(0.6)
+
+
+def test_every_module_under_methods_is_part_of_some_fingerprint():
+    """A module that computes a job's numbers but is in no fingerprint would let a stale record be reused silently
+    (benchmarks/provenance.py): every module of methods/ is shared or named by a method."""
+    import pkgutil
+
+    import sharebench.methods as package
+    from sharebench.benchmarks.provenance import SHARED_MODULES, method_modules
+    from sharebench.methods.registry import METHODS
+
+    modules = {f"sharebench.methods.{info.name}" for info in pkgutil.iter_modules(package.__path__)}
+    covered = set(SHARED_MODULES) | {m for name in METHODS for m in method_modules(name)}
+    assert modules - covered == set()
