@@ -99,26 +99,43 @@ def read_celeba_attribute(text: str, name: str) -> tuple[list[str], np.ndarray]:
     return [r[0] for r in rows], (np.array([int(r[column]) for r in rows]) > 0).astype(np.int64)
 
 
+def _centre_crop_resize(data: bytes, crop: int, size: int) -> np.ndarray:
+    """One image: its centre crop x crop square, resized to size x size (bilinear), RGB uint8."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        w, h = im.size
+        left, top = (w - crop) // 2, (h - crop) // 2
+        face = im.convert("RGB").crop((left, top, left + crop, top + crop))
+        return np.asarray(face.resize((size, size), Image.BILINEAR), dtype=np.uint8)
+
+
 def parse_celeba_gender(files: list[Path], options: dict) -> Arrays:
     """The JAE paper's CelebA men / women: `per_gender` faces of each (RandomState(seed) permutation of each gender's
     images, first n), center crop `crop`, resized to `size` (bilinear, antialiased); y = Male (1) / not (0).
     Only the chosen images are decoded."""
-    from PIL import Image
-
     by_name = {f.name: f for f in files}
     images, male = read_celeba_attribute(by_name["list_attr_celeba.txt"].read_text(), "Male")
     rng = np.random.RandomState(options["seed"])
     chosen = np.concatenate([rng.permutation(np.flatnonzero(male == g))[:options["per_gender"]] for g in (0, 1)])
-    crop, size = options["crop"], options["size"]
-    out = np.empty((len(chosen), size, size, 3), dtype=np.uint8)
+    out = np.empty((len(chosen), options["size"], options["size"], 3), dtype=np.uint8)
     with zipfile.ZipFile(by_name["img_align_celeba.zip"]) as zf:
         for i, k in enumerate(chosen):
-            with Image.open(io.BytesIO(zf.read(f"img_align_celeba/{images[k]}"))) as im:
-                w, h = im.size
-                left, top = (w - crop) // 2, (h - crop) // 2
-                face = im.convert("RGB").crop((left, top, left + crop, top + crop))
-                out[i] = np.asarray(face.resize((size, size), Image.BILINEAR), dtype=np.uint8)
+            out[i] = _centre_crop_resize(zf.read(f"img_align_celeba/{images[k]}"), options["crop"], options["size"])
     return {"x": out, "y": male[chosen]}
+
+
+def parse_celeba_faces(files: list[Path], options: dict) -> Arrays:
+    """CelebA as unlabelled faces (GANs): the first `count` aligned images in the official order (all when None),
+    the centre `crop` square resized to `size`; y = 0."""
+    by_name = {f.name: f for f in files}
+    images, _ = read_celeba_attribute(by_name["list_attr_celeba.txt"].read_text(), "Male")
+    images = images[:options["count"]] if options.get("count") else images
+    out = np.empty((len(images), options["size"], options["size"], 3), dtype=np.uint8)
+    with zipfile.ZipFile(by_name["img_align_celeba.zip"]) as zf:
+        for i, name in enumerate(images):
+            out[i] = _centre_crop_resize(zf.read(f"img_align_celeba/{name}"), options["crop"], options["size"])
+    return {"x": out, "y": np.zeros(len(images), np.int64)}
 
 
 def parse_cifar(files: list[Path], options: dict) -> Arrays:
@@ -273,6 +290,7 @@ PARSERS: dict[str, Callable[[list[Path], dict], Arrays]] = {
     "libsvm_usps": parse_libsvm_usps,
     "esl_usps": parse_esl_usps,
     "celeba_gender": parse_celeba_gender,
+    "celeba_faces": parse_celeba_faces,
     "cifar": parse_cifar,
     "svhn": parse_svhn,
     "omniglot": parse_omniglot,

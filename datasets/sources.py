@@ -156,6 +156,18 @@ CELEBA = Source(
     options={"per_gender": 12000, "seed": 666, "crop": 140, "size": 32},
 )
 
+# CelebA as faces for GANs (Zhang et al.'s Figure 6, groups G2 and G3): the same two files as `celeba` (one cache and
+# mirror folder), parsed as BEGAN's 64 px faces: the centre 108 x 108 of every aligned image (carpedm20's BEGAN
+# preprocessing), resized to 64; `count` caps the number (the first in the official order).
+CELEBA_FACES = Source(
+    name="celeba-faces",
+    files=CELEBA.files,
+    parser="celeba_faces",
+    homepage=CELEBA.homepage,
+    options={"count": None, "crop": 108, "size": 64},
+    folder="celeba",
+)
+
 _EMNIST_ZIP = SourceFile("gzip.zip", "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip",
                          "58c8d27c78d21e728a6bc7b3cc06412e")
 
@@ -333,10 +345,22 @@ ZHANG_IMAGENET_8 = _imported_class_folders(  # Zhang et al.'s image completion d
     "Stanford Cars, truck from n04467665/n03417042/n03796401, fighter from n04552348, plane from n02690373): "
     "`sharebench import zhang-imagenet-8 <folder>`", store_size=64, square=True)
 
+ZHANG_DRESSES = _imported_class_folders(  # Zhang et al.'s Figure 1 and Figure 6 group G2, 64 px squares
+    "zhang-dresses", "https://github.com/zhangxiaoxiao/",
+    "Zhang et al.'s 20K black-dress images were \"crawled from the web\" and are not published; import your own dress "
+    "images (product photos, one dress per image) as one class folder: `sharebench import zhang-dresses <folder "
+    "holding dress/>`", store_size=64, square=True)
+
+ZHANG_WALKING = _imported_class_folders(  # Zhang et al.'s Figure 6 group G1, 64 px squares
+    "zhang-walking", "",
+    "Zhang et al.'s walking people (3K real video snapshots from their reference [3], lost with the bibliography, and "
+    "10K synthetic images of their own) are not published; import two class folders named real and synthetic: "
+    "`sharebench import zhang-walking <folder holding real/ and synthetic/>`", store_size=64, square=True)
+
 SOURCES: dict[str, Source] = {s.name: s for s in (
     MNIST, FASHION_MNIST, KMNIST, USPS, USPS_ESL, EMNIST_DIGITS, EMNIST_LETTERS, OMNIGLOT, CIFAR10, CIFAR100, SVHN,
     GTSRB, CALTECH256, SKETCHES, AWA, DAIMLER, PLANKTON, CELEBA, CUB, FLOWERS102, STANFORD_DOGS, FGVC_AIRCRAFT,
-    STANFORD_CARS, ZHANG_IMAGENET_8,
+    STANFORD_CARS, ZHANG_IMAGENET_8, CELEBA_FACES, ZHANG_DRESSES, ZHANG_WALKING,
 )}
 
 

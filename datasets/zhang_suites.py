@@ -11,6 +11,8 @@
   (datasets/fine_grained.py); every missing one is named at once, with where to get it.
 - `imagenet8-completion` (paper profile, Figures 5 and 2): the paper's eight classes imported as class folders,
   64 px, 500 / 100 per class, 22 px holes.
+- `gan-walking`, `gan-dress-faces`, `gan-flowers-birds-faces` (paper profile, Figure 6's groups G1, G2, G3): the
+  paper's walking people and dresses user-imported (not published), Flowers-102, CUB-200-2011 and CelebA, 64 px.
 - `cifar10-completion` (small, Figures 5 and 2): eight CIFAR-10 classes in the paper's node order, standing in for its
   ImageNet classes: 1 bird, 2 dog, 3 cat (wolf), 4 frog (flower), 5 automobile (car), 6 truck, 7 airplane (fighter
   aircraft), 8 ship (plane); the analogue pairs (2, 3), (5, 6), (7, 8). 500 training and 100 test images per class
@@ -24,6 +26,7 @@ import numpy as np
 from sharebench.datasets.errors import MissingDataError
 from sharebench.datasets.holes import draw_corners, hole_side, positions
 from sharebench.datasets.load import load_split, missing_data
+from sharebench.datasets.sources import get_source
 from sharebench.datasets.suites import Suite, Task, build_embedded, build_mnist_family, resize, stratified_subset
 
 COMPLETION_CLASSES = [("bird", 2), ("dog", 5), ("cat", 3), ("frog", 6), ("automobile", 1), ("truck", 9),
@@ -177,7 +180,86 @@ def build_gan_digits(mnist_train: int = 10000, mnist_test: int = 1000, usps_test
                         f"training digits, {size} px (stratified draws, seed {split_seed})"])
 
 
+def _gan_task(name: str, x: np.ndarray, test: int, split_seed: int, source: str,
+              x_test: np.ndarray | None = None) -> Task:
+    """One GAN domain: every image trains (y = 0, one class); the coverage diagnostic's test images are `test` held
+    out of x (RandomState(split_seed)), or the first `test` of a permutation of the official `x_test`."""
+    rng = np.random.RandomState(split_seed)
+    if x_test is None:
+        order = rng.permutation(len(x))
+        x, x_test = x[np.sort(order[test:])], x[np.sort(order[:test])]
+    else:
+        x_test = x_test[np.sort(rng.permutation(len(x_test))[:test])]
+    return Task(name, x, np.zeros(len(x), np.int64), x_test, np.zeros(len(x_test), np.int64), 1, {"source": source})
+
+
+def _gan_missing(suite: str, group: str, sources: list[str], offline: bool | None) -> None:
+    missing = [m for m in (missing_data(s, tuple(get_source(s).files) or ("all",), offline) for s in sources) if m]
+    if missing:
+        raise MissingDataError(f"suite {suite!r} (Zhang et al.'s Figure 6, {group}) needs every one of its "
+                               f"datasets:\n" + "\n".join(missing))
+
+
+def _faces(count: int | None, size: int, offline: bool | None) -> tuple[np.ndarray, dict]:
+    faces, prov = load_split("celeba-faces", "all", offline)
+    x = faces["x"][:count] if count else faces["x"]
+    return resize(x, size), prov.to_dict()
+
+
+def build_gan_walking(test_per_domain: int = 200, size: int = 64, split_seed: int = 666,
+                      offline: bool | None = None) -> Suite:
+    """G1 (paper profile): the paper's real (3K) and synthetic (10K) walking people, user-imported as the class folders
+    real/ and synthetic/, 64 px; DCGAN in the paper."""
+    _gan_missing("gan-walking", "G1", ["zhang-walking"], offline)
+    data, prov = load_split("zhang-walking", "all", offline)
+    names = [str(n) for n in data["class_names"]]
+    if sorted(names) != ["real", "synthetic"]:
+        raise MissingDataError(f"suite 'gan-walking' needs the class folders real/ and synthetic/, found {names}")
+    tasks = [_gan_task(n, resize(data["x"][data["y"] == names.index(n)], size), test_per_domain, split_seed,
+                       "zhang-walking") for n in ("real", "synthetic")]
+    return Suite("gan-walking", tasks, provenance=[prov.to_dict()],
+                 notes=[f"Zhang et al.'s G1 from user-imported images, {size} px, {test_per_domain} per domain held "
+                        f"out for the coverage diagnostic"])
+
+
+def build_gan_dress_faces(faces: int | None = None, test_per_domain: int = 200, size: int = 64, split_seed: int = 666,
+                          offline: bool | None = None) -> Suite:
+    """G2 (paper profile) and Figure 1: the paper's 20K crawled black dresses (user-imported, one class folder) with
+    CelebA's aligned faces (~200K; `faces` caps them), 64 px; BEGAN in the paper."""
+    _gan_missing("gan-dress-faces", "G2", ["zhang-dresses", "celeba-faces"], offline)
+    dresses, p_dress = load_split("zhang-dresses", "all", offline)
+    x_faces, p_faces = _faces(faces, size, offline)
+    tasks = [_gan_task("dress", resize(dresses["x"], size), test_per_domain, split_seed, "zhang-dresses"),
+             _gan_task("faces", x_faces, test_per_domain, split_seed, "celeba-faces")]
+    return Suite("gan-dress-faces", tasks, provenance=[p_dress.to_dict(), p_faces],
+                 notes=[f"Zhang et al.'s G2: user-imported dresses with CelebA faces (centre 108 px, resized), {size} "
+                        f"px, {test_per_domain} per domain held out for the coverage diagnostic"])
+
+
+def build_gan_flowers_birds_faces(faces: int | None = None, test_per_domain: int = 200, size: int = 64,
+                                  split_seed: int = 666, offline: bool | None = None) -> Suite:
+    """G3 (paper profile): Oxford Flowers-102 train + val (2,040, the paper's "2K"), CUB-200-2011 train (5,994, its
+    "6K") and CelebA (~200K), 64 px; BEGAN in the paper. Test images: the official test splits (flowers, birds) and
+    faces held out."""
+    _gan_missing("gan-flowers-birds-faces", "G3", ["flowers102", "cub", "celeba-faces"], offline)
+    tasks, provenance = [], []
+    for name, source in (("flowers", "flowers102"), ("birds", "cub")):
+        train, p_train = load_split(source, "train", offline)
+        test, p_test = load_split(source, "test", offline)
+        provenance += [p_train.to_dict(), p_test.to_dict()]
+        tasks.append(_gan_task(name, resize(train["x"], size), test_per_domain, split_seed, source,
+                               resize(test["x"], size)))
+    x_faces, p_faces = _faces(faces, size, offline)
+    tasks.append(_gan_task("faces", x_faces, test_per_domain, split_seed, "celeba-faces"))
+    return Suite("gan-flowers-birds-faces", tasks, provenance=provenance + [p_faces],
+                 notes=[f"Zhang et al.'s G3: Flowers-102 train+val, CUB-200-2011 train (320 px squares resized to "
+                        f"{size}), CelebA faces; {test_per_domain} test images per domain for the coverage "
+                        f"diagnostic"])
+
+
 ZHANG_SUITES = {"five-domains": build_five_domains, "fine-grained-5": build_fine_grained_5,
                 "embedded-completion": build_embedded_completion,
                 "cifar10-completion": build_cifar10_completion,
-                "imagenet8-completion": build_imagenet8_completion, "gan-digits": build_gan_digits}
+                "imagenet8-completion": build_imagenet8_completion, "gan-digits": build_gan_digits,
+                "gan-walking": build_gan_walking, "gan-dress-faces": build_gan_dress_faces,
+                "gan-flowers-birds-faces": build_gan_flowers_birds_faces}

@@ -120,14 +120,15 @@ class JointGAN(Method):
                              f"got {height}x{width}")
         T = self.tasks.num_tasks
         slots = 1 if self.SHARING == "shareall" else T
-        self.g = dcgan_generator(slots, h["latent"], h["width"], channels, height, h["init"]).to(self.device)
-        self.d = dcgan_discriminator(slots, h["width"], channels, height, h["init"]).to(self.device)
+        self.g, self.d = (chain.to(self.device) for chain in self.build_chains(slots, channels, height))
         if h["same_init"]:
             for chain in (self.g, self.d):
                 for s in range(1, slots):
                     chain.copy_slot(0, s)
+        self.depth = max(len(self.g.layers), len(self.d.layers))  # columns of `slots`: a chain reads its first ones
         shared = self.SHARING in ("shareall", "finetune")
-        self.slots = torch.zeros(T, 4, dtype=torch.long) if shared else torch.arange(T).unsqueeze(1).repeat(1, 4)
+        self.slots = torch.zeros(T, self.depth, dtype=torch.long) if shared else \
+            torch.arange(T).unsqueeze(1).repeat(1, self.depth)
         self.slots = self.slots.to(self.device)
         self.finetuning = False
         self.opt_g, self.opt_d = self._optimizers()
@@ -137,6 +138,12 @@ class JointGAN(Method):
                                                  self.name) for name, chain in self.chains().items()}
         self.fixed_z = torch.randn(T, COVERAGE_SAMPLES, h["latent"],
                                    generator=torch.Generator().manual_seed(SAMPLE_SEED)).to(self.device)
+
+    def build_chains(self, slots: int, channels: int, size: int) -> tuple[Chain, Chain]:
+        """The generator and the discriminator, each layer a bank of `slots` slots."""
+        h = self.hparams
+        return (dcgan_generator(slots, h["latent"], h["width"], channels, size, h["init"]),
+                dcgan_discriminator(slots, h["width"], channels, size, h["init"]))
 
     def chains(self) -> dict[str, Chain]:
         return {"g": self.g, "d": self.d}
@@ -152,7 +159,7 @@ class JointGAN(Method):
         for chain in (self.g, self.d):
             for s in range(1, self.tasks.num_tasks):
                 chain.copy_slot(0, s)
-        self.slots = torch.arange(self.tasks.num_tasks, device=self.device).unsqueeze(1).repeat(1, 4)
+        self.slots = torch.arange(self.tasks.num_tasks, device=self.device).unsqueeze(1).repeat(1, self.depth)
         self.finetuning = True
         self.opt_g, self.opt_d = self._optimizers()
 
@@ -176,11 +183,11 @@ class JointGAN(Method):
                     schedule.reweight(self.chains()[name].pair_sq_distances(self.tasks.num_tasks), iteration)
         self.g.train()
         self.d.train()
+        x = self.from_pixels(x)
         z = torch.randn(x.shape[0], x.shape[1], self.hparams["latent"], device=self.device)
         out = {}
-        for name, opt, loss_fn in (("d", self.opt_d, lambda: _bce(self.d(x, self.slots), True)
-                                    + _bce(self.d(self.g(z, self.slots).detach(), self.slots), False)),
-                                   ("g", self.opt_g, lambda: _bce(self.d(self.g(z, self.slots), self.slots), True))):
+        for name, opt, loss_fn in (("d", self.opt_d, lambda: self.d_loss(x, z)), ("g", self.opt_g,
+                                                                                  lambda: self.g_loss(z))):
             opt.zero_grad(set_to_none=True)
             loss = loss_fn()
             pen = self.penalty(name)
@@ -190,7 +197,26 @@ class JointGAN(Method):
             if pen is not None:
                 out[f"penalty_{name}"] = float(pen.detach())
         out["loss"] = out["loss_d"] + out["loss_g"]
-        return out
+        return {**out, **self.after_step()}
+
+    # -- the adversarial game (DCGAN's non-saturating BCE; methods/began.py overrides these)
+    def from_pixels(self, x: Tensor) -> Tensor:
+        """Training images as the networks see them (pixels in [0, 1] here: G ends in a sigmoid)."""
+        return x
+
+    def to_pixels(self, images: Tensor) -> Tensor:
+        """Generator outputs back to pixels in [0, 1]."""
+        return images
+
+    def d_loss(self, x: Tensor, z: Tensor) -> Tensor:
+        return _bce(self.d(x, self.slots), True) + _bce(self.d(self.g(z, self.slots).detach(), self.slots), False)
+
+    def g_loss(self, z: Tensor) -> Tensor:
+        return _bce(self.d(self.g(z, self.slots), self.slots), True)
+
+    def after_step(self) -> dict[str, float]:
+        """Bookkeeping after both steps (BEGAN's k update); extra losses to log."""
+        return {}
 
     # -- outputs
     @torch.no_grad()
@@ -201,7 +227,7 @@ class JointGAN(Method):
         self.g.train()
         images = self.g(self.fixed_z[task:task + 1, :n], self.slots[task:task + 1])[0]
         self.g.load_state_dict(buffers, strict=False)
-        return images
+        return self.to_pixels(images)
 
     def final_artifacts(self, x_test: list[Tensor], y_test: list[Tensor]) -> dict[str, Any]:
         """Figure 6: 16 samples per domain from the fixed z, as uint8 [16, H, W, C]."""

@@ -211,10 +211,16 @@ def dcgan(input_shape: tuple[int, int, int], **_: object) -> list[LayerSpec]:
     raise ValueError("backbone 'dcgan' is a generator and a discriminator; only the gan-* methods build it")
 
 
+def began(input_shape: tuple[int, int, int], **_: object) -> list[LayerSpec]:
+    """BEGAN's generator and autoencoder discriminator are two chains, built by the began-* methods."""
+    raise ValueError("backbone 'began' is a generator and an autoencoder discriminator; only the began-* methods "
+                     "build it")
+
+
 BACKBONES: dict[str, Callable[..., list[LayerSpec]]] = {
     "dkl-convnet": dkl_convnet, "routing-convnet": routing_convnet, "slo-convnet": slo_convnet,
     "resnet18": resnet18, "resnet38": resnet38, "mlp": mlp, "jae-mlp": jae_mlp, "ae9": ae9,
-    "dcgan": dcgan, "inception-v3": inception_v3}
+    "dcgan": dcgan, "began": began, "inception-v3": inception_v3}
 
 
 def backbone_layers(name: str, input_shape: tuple[int, int, int], **options) -> list[LayerSpec]:

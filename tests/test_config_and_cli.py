@@ -34,8 +34,11 @@ def test_repository_params_resolve_for_every_profile():
     assert "baselines-mnist" in skipped and "lws-cifar100-resnet18" in skipped
     assert len(quick[0].seeds) == 3
     paper, skipped = experiments(params, "paper")
-    assert skipped == ["zhang-classification", "zhang-completion", "zhang-gan-digits"]  # paper profiles not built
-    assert all(len(e.seeds) == (5 if e.benchmark == "bilen" else 10) for e in paper)
+    assert skipped == []  # every experiment has a paper profile
+    zhang_seeds = {"zhang-classification": 5, "zhang-completion": 10, "zhang-gan-digits": 1, "zhang-gan-dress": 1,
+                   "zhang-gan-flowers": 1}  # Figure 4's runs (5), completion (10), Figure 6's pictures (1)
+    assert {e.name: len(e.seeds) for e in paper if e.benchmark == "zhang"} == zhang_seeds
+    assert all(len(e.seeds) == (5 if e.benchmark == "bilen" else 10) for e in paper if e.benchmark != "zhang")
     lws = {e.name: e for e in paper if e.benchmark == "lws"}
     assert {e.name: e.iterations for e in lws.values()} == {
         "lws-dkl-mnist": 5000, "lws-cifar100": 4000, "lws-cifar100-resnet18": 20000, "lws-omniglot": 20000,

@@ -29,12 +29,12 @@ TRANSFER = TaskSpec(["src", "tgt"], [4, 4], (8, 8, 1), ("source", "target"))
 EQUAL_CLASSES = TaskSpec(["a", "b", "c"], [4, 4, 4], (8, 8, 1), label_semantics=("digits", "", ""))
 
 
-GENERATIVE = TaskSpec(["a", "b"], [4, 4], (16, 16, 1))  # DCGAN needs a side of at least 16
+GENERATIVE = TaskSpec(["a", "b"], [4, 4], (16, 16, 1))  # DCGAN and BEGAN need a side of at least 16
 
 
 def tiny_spec(cls) -> TaskSpec:
     """Tasks of different widths, unless the method shares one classifier (equal widths), transfers, or generates."""
-    if "dcgan" in cls.BACKBONES:
+    if {"dcgan", "began"} & set(cls.BACKBONES):
         return GENERATIVE
     if uses_roles(cls):
         return TRANSFER
@@ -67,6 +67,8 @@ def test_every_method_runs_a_few_steps(name, backbone):
         backbone = cls.BACKBONES[0]
     spec = tiny_spec(cls)
     hparams = {"classify": True} if "classify" in cls.HPARAMS else {}  # autoencoders: with their classifiers
+    if "gamma" in cls.HPARAMS:  # BEGAN: a narrow one (n = 128 by default)
+        hparams["width"] = 8
     torch.manual_seed(0)
     method = create_method(name, spec, backbone, hparams, total_iterations=6)
     streams = tiny_streams(cls, spec)

@@ -231,7 +231,8 @@ def irls_diagnostics(exp) -> list[str]:
             f"sigma per adjacent pair (seed {records[0]['seed']}): {sigma}.", ""]
 
 
-GAN_ROWS = ["gan-isolated", "gan-shareall", "gan-finetune", "gan-l2", "gan-irls"]  # Figure 6's rows, top to bottom
+GAN_ROWS = [f"{kind}-{s}" for kind in ("gan", "began") for s in ("isolated", "shareall", "finetune", "l2", "irls")]
+# Figure 6's rows, top to bottom (DCGAN's, then BEGAN's)
 
 
 def figure6(exp, out: Path, labels: dict[str, str], per_domain: int = 4) -> list[str]:
