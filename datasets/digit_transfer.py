@@ -89,7 +89,15 @@ def build_svhn_digits(targets: tuple[str, ...], offline: bool | None = None) -> 
                  notes=["SVHN in grayscale, bilinear 32 -> 28 px, no `extra` split; complete training sets"])
 
 
-DIGIT_TRANSFER_SUITES = {"digits-mu": build_digits_mu,
+def build_digits_mu_28(mnist_train: int | None = 2000, usps_train: int | None = 1800, split_seed: int = 666,
+                       offline: bool | None = None) -> Suite:
+    """`digits-mu` with USPS resized to 28 px: one image shape, for methods that need it (CETL's S, T1 and T2)."""
+    suite = build_digits_mu(mnist_train, usps_train, split_seed, 28, offline)
+    suite.name = "digits-mu-28"
+    return suite
+
+
+DIGIT_TRANSFER_SUITES = {"digits-mu": build_digits_mu, "digits-mu-28": build_digits_mu_28,
                          "svhn-mnist": functools.partial(build_svhn_digits, ("mnist",)),
                          "svhn-usps": functools.partial(build_svhn_digits, ("usps",)),
                          "svhn-mnist-usps": functools.partial(build_svhn_digits, ("mnist", "usps"))}

@@ -3,7 +3,18 @@
 Importing this package registers every method; later papers add a module here and import it below.
 """
 
-from sharebench.methods import began, finetune, full_sharing, gan, hard_sharing, irls, jae, l2, lws  # noqa: F401  (registration)
+from sharebench.methods import (  # noqa: F401  (registration)
+    began,
+    cetl,
+    finetune,
+    full_sharing,
+    gan,
+    hard_sharing,
+    irls,
+    jae,
+    l2,
+    lws,
+)
 from sharebench.methods.registry import METHODS, Method, TaskSpec, create_method, get_method, method_names
 
 __all__ = ["METHODS", "Method", "TaskSpec", "create_method", "get_method", "method_names"]

@@ -1,0 +1,339 @@
+"""Coupled end-to-end transfer learning with generalised Fisher information (Chen, Zhang & Dong, CVPR 2018).
+
+Networks (methods/cetl_nets.py): S, the source CNN, trained elsewhere and frozen (from the model store: the
+experiment `requires: {source: ...}`); T1, a decoder from S's penultimate features to the image; T2, the target CNN,
+whose penultimate features feed T1 through a coupling head h_z (identity when the widths agree). Algorithm 1 in
+cycles of three stages of `stage_steps` steps each (specs/cetl.md 2.4):
+1. T1 learns to reconstruct target images from S: |T1(S(x_t)) - x_t|^2 (Eq. 2), plus DWA2 from the cycle before;
+2. T1 o T2 learns to reproduce what T1 o S reconstructs, the target being the output of T1 as it was at the end
+   of stage 1 (Eq. 5): T2 (trunk and h_z) takes loss2, T1 takes loss2 + DWA1 ("we use loss2 to update T2 and loss2
+   with DWA1 to update T1");
+3. T2 learns to classify labelled images (Eq. 4: the target's in transfer, the source's in domain adaptation,
+   Algorithm 1 line 17) plus DWA3 on its trunk.
+GFI1 is computed at the start of stage 2 (T1; L_a = Eq. 2, L_b = Eq. 5), GFI2 and GFI3 at the start of stage 3
+(T1; L_a = Eq. 5, L_b = Eq. 2; T2's trunk: L_a = Eq. 5, L_b = Eq. 4), each from the first `fisher_samples` images of
+that step's batches (methods/fisher.py). The Table 2 variants are one method with switches:
+- `cetl-f`: stage 1 only as a warm-up (as many stage-1 steps as the iterative variants take in all), then stages 2
+  and 3 with T1 fixed; `cetl-u`: the same with T1 updated in stage 2; both reproduce the warm-up's snapshot;
+- `cetl-e`: the three stages iterated, no penalty; `cetl-fi`: with EWC's Fisher penalty; `cetl`: with GFI (DWA).
+Baselines: `target-only` (T2 classifying the labelled target alone) and `source-only` (S: the same network trained on
+the labelled source and evaluated on the target); with `schedule: cetl` both take a classification step exactly
+where CETL's stage 3 does, so every arm gets the same number of classification steps. Optimiser: one Adam per
+network, persistent across stages, lr 2e-4, weight decay 5e-4 (the released code's; the paper gives none).
+The `-da` methods draw their labelled batch from the source tasks (domain adaptation: target labels hidden).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sharebench.benchmarks.sampling import parse_stream
+from sharebench.methods.cetl_nets import PlainNet, ReverseNet
+from sharebench.methods.fisher import dwa_penalty, flat_params, gfi, normalised, per_sample_sq_grads, relative_fisher
+from sharebench.methods.networks import backbone_layers
+from sharebench.methods.registry import Method, register
+
+VARIANTS = ("cetl-f", "cetl-u", "cetl-e", "cetl-fi", "cetl")
+
+
+def _flat(batch) -> tuple[Tensor, Tensor]:
+    """A stream's [T', B, ...] batch as [T' B, ...] images and labels."""
+    return batch.x.reshape(-1, *batch.x.shape[2:]), batch.y.reshape(-1)
+
+
+class ClassifierMethod(Method):
+    """One PlainNet trained by cross-entropy on one labelled stream; `schedule: cetl` steps only where CETL's stage 3
+    does (every third block of `stage_steps` iterations), `every` at every iteration."""
+
+    STREAMS: ClassVar[dict[str, str]] = {"labelled": "target:labelled"}
+    CODE_MODULES: ClassVar[tuple[str, ...]] = ("sharebench.methods.cetl_nets",)
+    HPARAMS: ClassVar[dict[str, Any]] = {"lr": 2e-4, "weight_decay": 5e-4, "schedule": "cetl", "stage_steps": 20}
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if self.hparams["schedule"] not in ("cetl", "every"):
+            raise ValueError(f"method {self.name!r}: schedule must be 'cetl' or 'every', got "
+                             f"{self.hparams['schedule']!r}")
+        h, w, c = self.tasks.image_shape
+        role = parse_stream(self.STREAMS["labelled"])[0]
+        classes = {self.tasks.num_classes[t] for t in self.tasks.with_role(role)}
+        if len(classes) != 1:
+            raise ValueError(f"method {self.name!r} trains on the {role} task(s) of one label space; the suite's "
+                             f"roles {self.tasks.roles or '(none)'} give {sorted(classes)} classes")
+        specs = backbone_layers(self.backbone, (h, w, c), **self.backbone_options)
+        self.net = PlainNet(specs, classes.pop()).to(self.device)
+        self.opt = torch.optim.Adam(self.net.parameters(), self.hparams["lr"],
+                                    weight_decay=self.hparams["weight_decay"])
+
+    def classifies_at(self, iteration: int) -> bool:
+        return self.hparams["schedule"] == "every" or (iteration // self.hparams["stage_steps"]) % 3 == 2
+
+    def step(self, batches: dict[str, Any], iteration: int) -> dict[str, float]:
+        if not self.classifies_at(iteration):
+            return {"loss": 0.0}
+        x, y = _flat(batches["labelled"])
+        self.net.train()
+        self.opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(self.net(x), y)
+        loss.backward()
+        self.opt.step()
+        return {"loss": float(loss.detach())}
+
+    @torch.no_grad()
+    def predict(self, x: Tensor, task: int) -> Tensor:
+        self.net.eval()
+        return self.net(x)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict(), "opt": self.opt.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
+
+
+@register("target-only")
+class TargetOnly(ClassifierMethod):
+    """Tables 2 and 3's Baseline, Table 4's Student: the target CNN trained on the labelled target alone."""
+
+
+@register("source-only")
+class SourceOnly(ClassifierMethod):
+    """Table 5's Source row, and the source network S handed to CETL: trained on the labelled source tasks,
+    evaluated on the target."""
+
+    STREAMS: ClassVar[dict[str, str]] = {"labelled": "source:labelled"}
+    HPARAMS: ClassVar[dict[str, Any]] = {**ClassifierMethod.HPARAMS, "lr": 1e-3, "weight_decay": 0.0}
+
+
+class CouplingPath(nn.Module):
+    """x -> T1(h_z(T2's trunk(x))): T1 o T2, the path of Eq. 5."""
+
+    def __init__(self, t2: PlainNet, hz: nn.Module, t1: ReverseNet):
+        super().__init__()
+        self.t2, self.hz, self.t1 = t2, hz, t1
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.t1(self.hz(self.t2.features(x)))
+
+
+def _mse(call, x: Tensor, target: Tensor) -> Tensor:
+    return ((call(x) - target) ** 2).mean()
+
+
+def _ce(call, x: Tensor, y: Tensor) -> Tensor:
+    return F.cross_entropy(call(x.unsqueeze(0)), y.unsqueeze(0))
+
+
+def _mse_one(call, x: Tensor, target: Tensor) -> Tensor:
+    return _mse(call, x.unsqueeze(0), target.unsqueeze(0))
+
+
+class CETL(Method):
+    VARIANT: ClassVar[str] = "cetl"
+    REQUIRES: ClassVar[tuple[str, ...]] = ("source",)
+    STREAMS: ClassVar[dict[str, str]] = {"target": "target", "labelled": "target:labelled"}
+    CODE_MODULES: ClassVar[tuple[str, ...]] = ("sharebench.methods.cetl_nets", "sharebench.methods.fisher")
+    HPARAMS: ClassVar[dict[str, Any]] = {"lr": 2e-4, "weight_decay": 5e-4, "stage_steps": 20, "lambda_dwa": 100.0,
+                                         "u": 0.5, "p": 0.9, "fisher_samples": 32, "rf_bins": 4, "mask_seed": 0}
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        h, w, c = self.tasks.image_shape
+        targets = self.tasks.with_role("target")
+        if len(targets) != 1:
+            raise ValueError(f"method {self.name!r} needs exactly one task with role target, got roles "
+                             f"{self.tasks.roles or '(none)'}")
+        self.target = targets[0]
+        source = self.models["source"]
+        self.s = getattr(source, "net", source).to(self.device).eval()
+        for p in self.s.parameters():
+            p.requires_grad_(False)
+        specs = backbone_layers(self.backbone, (h, w, c), **self.backbone_options)
+        self.t2 = PlainNet(specs, self.tasks.num_classes[self.target]).to(self.device)
+        d_s = self.s.feature_dim
+        self.hz = (nn.Identity() if d_s == self.t2.feature_dim else
+                   nn.Sequential(nn.Linear(self.t2.feature_dim, d_s), nn.ReLU())).to(self.device)
+        self.t1 = ReverseNet(specs, d_s, (h, w, c)).to(self.device)
+        self.path = CouplingPath(self.t2, self.hz, self.t1)
+        hp = self.hparams
+        self.opt_t1 = torch.optim.Adam(self.t1.parameters(), hp["lr"], weight_decay=hp["weight_decay"])
+        self.opt_t2 = torch.optim.Adam([*self.t2.parameters(), *self.hz.parameters()], hp["lr"],
+                                       weight_decay=hp["weight_decay"])
+        self.t1_snap: ReverseNet | None = None
+        self.dwa: dict[str, dict[str, Tensor]] = {}  # "1", "2", "3" -> {"weights", "anchor"}
+        self.rf_stats: dict[str, dict[str, float]] = {}
+        self.generator = torch.Generator().manual_seed(hp["mask_seed"])
+        self.stage_losses: dict[str, float] = {}
+
+    # -- the schedule
+    @property
+    def warmup_only(self) -> bool:
+        return self.VARIANT in ("cetl-f", "cetl-u")
+
+    def stage_at(self, iteration: int) -> tuple[int, bool]:
+        """(stage 1, 2 or 3, whether this is the stage's first step)."""
+        k = self.hparams["stage_steps"]
+        if not self.warmup_only:
+            pos = iteration % (3 * k)
+            return pos // k + 1, pos % k == 0
+        warmup = max(1, self.total_iterations // (3 * k)) * k  # the stage-1 steps the iterative variants take
+        if iteration < warmup:
+            return 1, iteration == 0
+        pos = (iteration - warmup) % (2 * k)
+        return pos // k + 2, pos % k == 0
+
+    # -- the losses
+    def source_code(self, x: Tensor) -> Tensor:
+        with torch.no_grad():
+            return self.s.features(x)
+
+    def _penalty(self, key: str, params: list[Tensor]) -> Tensor | None:
+        if key not in self.dwa:
+            return None
+        d = self.dwa[key]
+        return dwa_penalty(params, d["anchor"], d["weights"], self.hparams["lambda_dwa"])
+
+    def _remember(self, key: str, anchor: list[Tensor], loss_a: tuple, loss_b: tuple) -> None:
+        """GFI (for cetl-fi, plain Fisher) of the parameters `anchor` w.r.t. loss a, relative to loss b, anchored at
+        their current values. Each loss is (module, parameter names in `anchor`'s order, per-sample loss, inputs)."""
+        f_a = per_sample_sq_grads(*loss_a[:3], *loss_a[3])
+        if self.VARIANT == "cetl-fi":
+            weights = normalised(f_a.mean(0))
+        else:
+            f_b = per_sample_sq_grads(*loss_b[:3], *loss_b[3])
+            rf = relative_fisher(f_a, f_b, self.hparams["rf_bins"])
+            weights = gfi(f_a.mean(0), rf, self.hparams["u"], self.hparams["p"], self.generator)
+            self.rf_stats[key] = {"mean_rf": float(rf.mean()),
+                                  "shared_share": float((rf >= self.hparams["u"]).float().mean())}
+        self.dwa[key] = {"weights": weights.detach(), "anchor": flat_params([p.detach() for p in anchor]).clone()}
+
+    @property
+    def remembers(self) -> bool:
+        return self.VARIANT in ("cetl-fi", "cetl")
+
+    def _codes(self, x_t: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The first `fisher_samples` target images, S's code of them, T2's code and the stage-1 reconstruction."""
+        x = x_t[: self.hparams["fisher_samples"]]
+        z_s = self.source_code(x)
+        with torch.no_grad():
+            return x, z_s, self.hz(self.t2.features(x)), self.t1_snap(z_s)
+
+    def start_stage2(self, x_t: Tensor) -> None:
+        if self.t1_snap is None or not self.warmup_only:
+            self.t1_snap = copy.deepcopy(self.t1).eval()
+        if self.remembers:
+            x, z_s, z_2, target = self._codes(x_t)
+            names = [n for n, _ in self.t1.named_parameters()]
+            self._remember("1", list(self.t1.parameters()), (self.t1, names, _mse_one, (z_s, x)),
+                           (self.t1, names, _mse_one, (z_2, target)))
+
+    def start_stage3(self, x_t: Tensor, x_l: Tensor, y_l: Tensor) -> None:
+        if not self.remembers:
+            return
+        x, z_s, z_2, target = self._codes(x_t)
+        names = [n for n, _ in self.t1.named_parameters()]
+        self._remember("2", list(self.t1.parameters()), (self.t1, names, _mse_one, (z_2, target)),
+                       (self.t1, names, _mse_one, (z_s, x)))
+        n = min(len(x), len(x_l))
+        trunk = [f"trunk.{name}" for name, _ in self.t2.trunk.named_parameters()]
+        self._remember("3", list(self.t2.trunk.parameters()),
+                       (self.path, [f"t2.{name}" for name in trunk], _mse_one, (x[:n], target[:n])),
+                       (self.t2, trunk, _ce, (x_l[:n], y_l[:n])))
+
+    # -- one step
+    def step(self, batches: dict[str, Any], iteration: int) -> dict[str, float]:
+        stage, first = self.stage_at(iteration)
+        x_t, _ = _flat(batches["target"])
+        self.t1.train()
+        self.t2.train()
+        if stage == 1:
+            loss = ((self.t1(self.source_code(x_t)) - x_t) ** 2).mean()  # Eq. 2
+            pen = self._penalty("2", list(self.t1.parameters()))
+            self.opt_t1.zero_grad(set_to_none=True)
+            (loss if pen is None else loss + pen).backward()
+            self.opt_t1.step()
+        elif stage == 2:
+            if first or self.t1_snap is None:
+                self.start_stage2(x_t)
+            if self.VARIANT == "cetl-f":  # T1 fixed: its batch-norm statistics too
+                self.t1.eval()
+            with torch.no_grad():
+                target = self.t1_snap(self.source_code(x_t))  # "recons1"
+            loss = ((self.path(x_t) - target) ** 2).mean()  # Eq. 5
+            pen = self._penalty("1", list(self.t1.parameters()))
+            self.opt_t1.zero_grad(set_to_none=True)
+            self.opt_t2.zero_grad(set_to_none=True)
+            (loss if pen is None else loss + pen).backward()  # the penalty reaches T1 only
+            self.opt_t2.step()
+            if self.VARIANT != "cetl-f":  # cetl-f: T1 fixed, T2 still learns through it
+                self.opt_t1.step()
+        else:
+            x_l, y_l = _flat(batches["labelled"])
+            if first:
+                self.start_stage3(x_t, x_l, y_l)
+            loss = F.cross_entropy(self.t2(x_l), y_l)  # Eq. 4
+            pen = self._penalty("3", list(self.t2.trunk.parameters()))
+            self.opt_t2.zero_grad(set_to_none=True)
+            (loss if pen is None else loss + pen).backward()
+            self.opt_t2.step()
+        out = {"loss": float(loss.detach()), f"loss{stage}": float(loss.detach())}
+        if pen is not None:
+            out[f"dwa{ {1: 2, 2: 1, 3: 3}[stage] }"] = float(pen.detach())
+        self.stage_losses.update({k: v for k, v in out.items() if k != "loss"})
+        return out
+
+    # -- outputs
+    @torch.no_grad()
+    def predict(self, x: Tensor, task: int) -> Tensor:
+        self.t2.eval()
+        return self.t2(x)
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, task: int) -> Tensor:
+        """T1 o T2 (x): what the target network's features decode to."""
+        self.path.eval()
+        return self.path(x)
+
+    def snapshot(self) -> dict[str, float]:
+        """The last value of each stage's loss and of each DWA (Figure 2's curves)."""
+        return dict(self.stage_losses)
+
+    def describe(self) -> dict[str, Any]:
+        return {"variant": self.VARIANT, "rf": self.rf_stats,
+                "coupling": "identity" if isinstance(self.hz, nn.Identity) else "linear",
+                "params": {"t1": sum(p.numel() for p in self.t1.parameters()),
+                           "t2": sum(p.numel() for p in self.t2.parameters())}}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"t1": self.t1.state_dict(), "t2": self.t2.state_dict(), "hz": self.hz.state_dict(),
+                "opt_t1": self.opt_t1.state_dict(), "opt_t2": self.opt_t2.state_dict(),
+                "t1_snap": None if self.t1_snap is None else self.t1_snap.state_dict(),
+                "dwa": self.dwa, "rf": self.rf_stats, "generator": self.generator.get_state(),
+                "stage_losses": self.stage_losses}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.t1.load_state_dict(state["t1"])
+        self.t2.load_state_dict(state["t2"])
+        self.hz.load_state_dict(state["hz"])
+        self.opt_t1.load_state_dict(state["opt_t1"])
+        self.opt_t2.load_state_dict(state["opt_t2"])
+        self.t1_snap = None
+        if state["t1_snap"] is not None:
+            self.t1_snap = copy.deepcopy(self.t1).eval()
+            self.t1_snap.load_state_dict(state["t1_snap"])
+        self.dwa = {k: {n: t.to(self.device) for n, t in d.items()} for k, d in state["dwa"].items()}
+        self.rf_stats = dict(state["rf"])
+        self.generator.set_state(state["generator"])
+        self.stage_losses = dict(state["stage_losses"])
+
+
+for _variant in VARIANTS:
+    register(_variant)(type(f"CETL_{_variant}", (CETL,), {"VARIANT": _variant}))
+    register(f"{_variant}-da")(type(f"CETL_{_variant}_da", (CETL,), {
+        "VARIANT": _variant, "STREAMS": {"target": "target", "labelled": "source:labelled"}}))

@@ -1,0 +1,89 @@
+"""CETL's networks (Chen et al.): a plain classifier built from a backbone's layer list, and its reverse decoder.
+
+CETL has one network per role, not weight banks: S (the source CNN, frozen), T1 (the "reverse target CNN", a
+decoder from a coupling vector to the image) and T2 (the target CNN). `PlainNet` builds S and T2 from any backbone
+made of `conv` / `dense` LayerSpecs (dkl-convnet in the quick and small profiles); `ReverseNet` mirrors that list
+(specs/cetl.md 2.1.3): the head's mirror and the dense layers reversed, then for every convolution in reverse a
+nearest x2 upsampling where the encoder pooled ("unpooling": no pooling switches exist for S) and a 3x3 transposed
+convolution with the mirrored channels, BN and ReLU, the last one to the image channels with a sigmoid (pixels in
+[0, 1]).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from sharebench.methods.networks import LayerSpec
+
+
+class PlainNet(nn.Module):
+    """trunk (the layer list) -> features (the penultimate vector) -> head -> logits."""
+
+    def __init__(self, specs: list[LayerSpec], num_classes: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        flat = False
+        for s in specs:
+            if s.kind == "conv":
+                bias = (not s.batchnorm) if s.bias is None else s.bias
+                layers.append(nn.Conv2d(s.in_features, s.out_features, s.kernel, stride=s.stride, padding=1,
+                                        bias=bias))
+                layers += [nn.BatchNorm2d(s.out_features)] if s.batchnorm else []
+                layers += [nn.ReLU()] if s.activation else []
+                layers += [nn.MaxPool2d(2)] if s.pool else []
+            elif s.kind == "dense":
+                if not flat:
+                    layers.append(nn.Flatten())
+                    flat = True
+                layers += [nn.Linear(s.in_features, s.out_features), nn.ReLU()]
+                layers += [nn.Dropout(s.dropout)] if s.dropout else []
+            else:
+                raise ValueError(f"CETL's networks are built from conv and dense layers; {s.name!r} is {s.kind!r}")
+        self.trunk = nn.Sequential(*layers)
+        self.head = nn.Linear(specs[-1].out_features, num_classes)
+        self.feature_dim = specs[-1].out_features
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.trunk(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+class ReverseNet(nn.Module):
+    """T1: a coupling vector of `in_dim` -> an image of `image_shape` (H, W, C), the mirror of `specs`."""
+
+    def __init__(self, specs: list[LayerSpec], in_dim: int, image_shape: tuple[int, int, int]):
+        super().__init__()
+        convs = [s for s in specs if s.kind == "conv"]
+        dense = [s for s in specs if s.kind == "dense"]
+        if not convs or not dense:
+            raise ValueError("CETL's reverse network mirrors a backbone of convolutions followed by dense layers")
+        h, w, _ = image_shape
+        down = 2 ** sum(1 for s in convs if s.pool) * _strides(convs)
+        self.shape = (convs[-1].out_features, h // down, w // down)
+        if dense[0].in_features != self.shape[0] * self.shape[1] * self.shape[2]:
+            raise ValueError(f"CETL's reverse network: the first dense layer takes {dense[0].in_features} inputs, the "
+                             f"convolutions give {self.shape}")
+        fc: list[nn.Module] = [nn.Linear(in_dim, dense[-1].out_features), nn.ReLU()]  # the head's mirror
+        for s in reversed(dense):
+            fc += [nn.Linear(s.out_features, s.in_features), nn.ReLU()]
+        self.fc = nn.Sequential(*fc)
+        up: list[nn.Module] = []
+        for i, s in enumerate(reversed(convs)):
+            up += [nn.Upsample(scale_factor=2 * s.stride if s.pool else s.stride, mode="nearest")] \
+                if s.pool or s.stride > 1 else []
+            last = i == len(convs) - 1
+            up.append(nn.ConvTranspose2d(s.out_features, s.in_features, 3, stride=1, padding=1))
+            up += [nn.Sigmoid()] if last else [nn.BatchNorm2d(s.in_features), nn.ReLU()]
+        self.up = nn.Sequential(*up)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.up(self.fc(z).reshape(len(z), *self.shape))
+
+
+def _strides(convs: list[LayerSpec]) -> int:
+    out = 1
+    for s in convs:
+        out *= s.stride
+    return out
