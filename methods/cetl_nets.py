@@ -59,9 +59,11 @@ class ReverseNet(nn.Module):
         dense = [s for s in specs if s.kind == "dense"]
         if not convs or not dense:
             raise ValueError("CETL's reverse network mirrors a backbone of convolutions followed by dense layers")
-        h, w, _ = image_shape
-        down = 2 ** sum(1 for s in convs if s.pool) * _strides(convs)
-        self.shape = (convs[-1].out_features, h // down, w // down)
+        sizes = [tuple(image_shape[:2])]  # the spatial size at each convolution's input, then at the end
+        for s in convs:
+            h, w = ((d - 1) // s.stride + 1 for d in sizes[-1])
+            sizes.append((h // 2, w // 2) if s.pool else (h, w))
+        self.shape = (convs[-1].out_features, *sizes[-1])
         if dense[0].in_features != self.shape[0] * self.shape[1] * self.shape[2]:
             raise ValueError(f"CETL's reverse network: the first dense layer takes {dense[0].in_features} inputs, the "
                              f"convolutions give {self.shape}")
@@ -71,8 +73,8 @@ class ReverseNet(nn.Module):
         self.fc = nn.Sequential(*fc)
         up: list[nn.Module] = []
         for i, s in enumerate(reversed(convs)):
-            up += [nn.Upsample(scale_factor=2 * s.stride if s.pool else s.stride, mode="nearest")] \
-                if s.pool or s.stride > 1 else []
+            before, after = sizes[len(convs) - 1 - i], sizes[len(convs) - i]
+            up += [nn.Upsample(size=before, mode="nearest")] if before != after else []  # "unpooling" (7 -> 14 too)
             last = i == len(convs) - 1
             up.append(nn.ConvTranspose2d(s.out_features, s.in_features, 3, stride=1, padding=1))
             up += [nn.Sigmoid()] if last else [nn.BatchNorm2d(s.in_features), nn.ReLU()]
@@ -81,9 +83,3 @@ class ReverseNet(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         return self.up(self.fc(z).reshape(len(z), *self.shape))
 
-
-def _strides(convs: list[LayerSpec]) -> int:
-    out = 1
-    for s in convs:
-        out *= s.stride
-    return out

@@ -250,3 +250,15 @@ def test_the_report_section_shows_table_5_with_the_literature_rows():
     assert table.paper[("CETL", "MN-US")].mean == 92.96 and table.paper[("Source", "US-MN")].mean == 65.77
     assert any(name.startswith("DRCN") and cols["US-MN"] == 88.67 for name, cols in table.literature)
     assert {c.experiment for c in cetl.CLAIMS} == {"cetl-da-mn-us", "cetl-da-us-mn"}
+
+
+@pytest.mark.parametrize("shape", [(16, 16, 1), (28, 28, 1), (32, 32, 3)])
+def test_the_reverse_network_gives_back_the_image_size_also_after_odd_poolings(shape):
+    """28 px pools to 14, 7 and 3: the mirror upsamples 3 -> 7 -> 14 -> 28, not 3 -> 6 -> 12 -> 24."""
+    from sharebench.methods.cetl_nets import PlainNet, ReverseNet
+    from sharebench.methods.networks import backbone_layers
+
+    specs = backbone_layers("dkl-convnet", shape)
+    image = ReverseNet(specs, 128, shape)(torch.rand(2, 128))
+    assert image.shape == (2, shape[2], shape[0], shape[1]) and 0 <= image.min() and image.max() <= 1
+    assert PlainNet(specs, 10).features(torch.rand(2, shape[2], shape[0], shape[1])).shape == (2, 128)
