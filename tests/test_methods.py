@@ -67,10 +67,11 @@ def test_every_method_runs_a_few_steps(name, backbone):
         backbone = cls.BACKBONES[0]
     spec = tiny_spec(cls)
     hparams = {"classify": True} if "classify" in cls.HPARAMS else {}  # autoencoders: with their classifiers
-    if "gamma" in cls.HPARAMS:  # BEGAN: a narrow one (n = 128 by default)
+    if "lambda_k" in cls.HPARAMS:  # BEGAN: a narrow one (n = 128 by default)
         hparams["width"] = 8
     torch.manual_seed(0)
-    method = create_method(name, spec, backbone, hparams, total_iterations=6)
+    models = {"source": create_method("source-only", spec, backbone)} if cls.REQUIRES else None  # CETL's S
+    method = create_method(name, spec, backbone, hparams, total_iterations=6, models=models)
     streams = tiny_streams(cls, spec)
     losses = [method.step(streams.draw(), it)["loss"] for it in range(6)]
     assert all(torch.isfinite(torch.tensor(losses)))
@@ -85,7 +86,7 @@ def test_every_method_runs_a_few_steps(name, backbone):
         if produces["reconstruct"]:
             assert method.reconstruct(x, t).shape == x.shape
     state = copy.deepcopy(method.state_dict())
-    clone = create_method(name, spec, backbone, hparams, total_iterations=6)
+    clone = create_method(name, spec, backbone, hparams, total_iterations=6, models=models)
     clone.load_state_dict(state)
     if produces["generate"]:
         assert method.generate(1, 3).shape == (3, *x.shape[1:])
