@@ -7,6 +7,7 @@ without an entry for the active profile is not run in that profile (the report s
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ EXPERIMENT_KEYS = {"title", "benchmark", "suite", "backbone", "backbone_options"
                    "requires", "method_defaults", "input", "drop_methods"}
 # every other key of an arm is a hyperparameter; `target_labels` overrides the experiment's for that arm (the JAE
 # paper's Fig. 3 compares labelled-sample budgets k as arms of one experiment)
-ARM_KEYS = {"method", "backbone", "backbone_options", "label", "target_labels"}
+ARM_KEYS = {"method", "backbone", "backbone_options", "label", "target_labels", "requires"}
+# an arm's `requires:` entries replace the experiment's of the same name (CETL's Table 3: one source per arm)
 ALTERNATIVES = ("two-sided", "less", "greater", "better", "worse")
 DEFAULT_METRICS = ["accuracy", "error"]
 
@@ -53,16 +55,19 @@ class Arm:
     backbone_options: dict[str, Any]
     display: str = ""
     target_labels: Any = None  # None: the experiment's
+    requires: dict[str, Requirement] = field(default_factory=dict)  # over the experiment's, by name
 
 
 @dataclass(frozen=True)
 class Requirement:
-    """A network a job needs from elsewhere: another experiment's arm (the model store) or pretrained weights."""
+    """A network a job needs from elsewhere: another experiment's arm (the model store) or pretrained weights.
+    `untrained`: that arm's network as built for its seed, never trained (a control: CETL's random source)."""
 
     experiment: Experiment | None = None
     arm: str = ""
     seed: int = 0
     pretrained: str = ""
+    untrained: bool = False
 
 
 @dataclass
@@ -100,6 +105,10 @@ class Experiment:
     def primary_metric(self) -> str:
         return self.metrics[0]
 
+    def requirements(self, arm: str) -> dict[str, Requirement]:
+        """The networks the arm's jobs need: the experiment's `requires:`, with the arm's own entries over them."""
+        return {**self.requires, **self.arms[arm].requires}
+
     def labels_rule(self, arm: str) -> Any:
         """Which training labels of target tasks the arm's method sees (`target_labels`, the arm's over the
         experiment's)."""
@@ -117,7 +126,7 @@ class Experiment:
                 "iterations": self.iterations, "eval_interval": self.eval_interval,
                 "batch_per_task": self.batch_per_task, "metrics": self.metrics, "eval_tasks": self.eval_tasks,
                 "roles": self.roles, "target_labels": self.labels_rule(arm), "label_seed": self.label_seed,
-                "requires": {k: _requirement_key(r) for k, r in self.requires.items()},
+                "requires": {k: _requirement_key(r) for k, r in self.requirements(arm).items()},
                 **({"input": self.input} if self.input else {}),
                 "code": code_fingerprint(a.method)}
 
@@ -126,7 +135,8 @@ def _requirement_key(r: Requirement) -> dict[str, Any]:
     if r.pretrained:
         return {"pretrained": r.pretrained}
     assert r.experiment is not None
-    return {"experiment": r.experiment.name, "arm": r.arm, "seed": r.seed}
+    return {"experiment": r.experiment.name, "arm": r.arm, "seed": r.seed, **({"untrained": True} if r.untrained
+                                                                              else {})}
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -202,6 +212,11 @@ def _arms(methods: Any, merged: dict[str, Any], where: str) -> dict[str, Arm]:
     if not isinstance(methods, dict) or not methods:
         raise ConfigError(f"{where}.methods: want a mapping of arm labels to settings, got {methods!r}")
     arms = {}
+    defaults = set(merged.get("method_defaults") or {})
+    known = set().union(*(get_method(dict(b or {}).get("method", label)).HPARAMS for label, b in methods.items()
+                          if _registered(dict(b or {}).get("method", label))))
+    if defaults - known:
+        raise ConfigError(f"{where}.method_defaults: no arm's method has hyperparameter(s) {sorted(defaults - known)}")
     for label, body in methods.items():
         body = dict(body or {})
         method = body.get("method", label)
@@ -210,8 +225,8 @@ def _arms(methods: Any, merged: dict[str, Any], where: str) -> dict[str, Arm]:
         except KeyError as err:
             raise ConfigError(f"{where}.methods.{label}: {err.args[0]} (an arm names its method with `method:`)") \
                 from None
-        hparams = {**copy.deepcopy(merged.get("method_defaults") or {}),
-                   **{k: v for k, v in body.items() if k not in ARM_KEYS}}
+        defaults = {k: v for k, v in copy.deepcopy(merged.get("method_defaults") or {}).items() if k in cls.HPARAMS}
+        hparams = {**defaults, **{k: v for k, v in body.items() if k not in ARM_KEYS}}
         try:
             resolve_hparams(cls, hparams)
         except ValueError as err:
@@ -229,6 +244,16 @@ def _arms(methods: Any, merged: dict[str, Any], where: str) -> dict[str, Arm]:
             _check_label_rule(rule, f"{where}.methods.{label}.target_labels")
         arms[label] = Arm(label, method, hparams, backbone, options, str(body.get("label", "")), rule)
     return arms
+
+
+def _registered(method: str) -> bool:
+    from sharebench.methods import get_method
+
+    try:
+        get_method(method)
+    except KeyError:
+        return False
+    return True
 
 
 def _check_label_rule(rule: Any, where: str) -> None:
@@ -275,7 +300,10 @@ def _requirements(raw: Any, params: dict[str, Any], profile: str, where: str,
         if spec.get("arm") not in exp.arms:
             raise ConfigError(f"{where}.requires.{key}: experiment {other!r} has no arm {spec.get('arm')!r}; "
                               f"arms: {sorted(exp.arms)}")
-        out[key] = Requirement(exp, spec["arm"], int(spec.get("seed", 0)))
+        unknown = set(spec) - {"experiment", "arm", "seed", "untrained"}
+        if unknown:
+            raise ConfigError(f"{where}.requires.{key}: unknown key(s) {sorted(unknown)}")
+        out[key] = Requirement(exp, spec["arm"], int(spec.get("seed", 0)), untrained=bool(spec.get("untrained")))
     return out
 
 
@@ -325,6 +353,10 @@ def resolve_experiment(name: str, raw: dict[str, Any], profile: str, params: dic
             raise ConfigError(f"{where_p}.drop_methods: {label!r} is not one of its arms {sorted(methods)}")
         del methods[label]
     arms = _arms(methods, merged, where_p)
+    for label, body in methods.items():
+        if isinstance(body, dict) and body.get("requires"):
+            arms[label] = dataclasses.replace(arms[label], requires=_requirements(
+                body["requires"], params, profile, f"{where_p}.methods.{label}", seen + (name,)))
     if merged["reference"] not in arms:
         raise ConfigError(f"{where_p}: reference {merged['reference']!r} is not one of its arms")
     metrics = list(merged.get("metrics") or DEFAULT_METRICS)

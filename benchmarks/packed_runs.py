@@ -48,7 +48,7 @@ def can_pack(job: Job) -> bool:
     from sharebench.methods import get_method
 
     exp = job.experiment
-    return packable(get_method(exp.arms[job.method].method)) and not exp.input and not exp.requires
+    return packable(get_method(exp.arms[job.method].method)) and not exp.input and not exp.requirements(job.method)
 
 
 def pack_groups(jobs: list[Job], size: int) -> list[list[Job]]:

@@ -69,6 +69,7 @@ class Claim:
     level: float = 0.05
     margin: float | None = None
     family: str = ""
+    small: bool = False  # a step the paper itself calls small: tested and shown with its effect, no verdict
 
     @property
     def metrics(self) -> list[str]:
@@ -122,6 +123,10 @@ def cell_verdict(ref: Ref | None, mean: float, std: float, n: int, metric: str, 
 
 def claim_verdict(claim: Claim, p: float, p_min: float, comparable: bool, delta: float = math.nan) -> str:
     significant = p < claim.level
+    if claim.small:
+        m = get_metric(claim.metric)
+        return (f"no verdict (a step the paper calls small): difference of the means {m.scale * delta:+.2f} {m.unit}, "
+                f"{'significant' if significant else 'not significant'} at {claim.level}")
     if claim.margin is not None:
         m = get_metric(claim.metric)
         within = abs(delta) <= claim.margin

@@ -171,17 +171,18 @@ def task_spec(exp: Experiment, suite: Suite) -> TaskSpec:
                     tuple(int(t.meta.get("hole", 0)) for t in suite.tasks), tuple(len(t.x_train) for t in suite.tasks))
 
 
-def required_models(exp: Experiment, device: torch.device) -> dict[str, Any]:
-    """Trained networks from the model store (training missing ones first) and pretrained weights."""
-    if not exp.requires:
+def required_models(exp: Experiment, arm: str, device: torch.device) -> dict[str, Any]:
+    """The arm's trained networks from the model store (training missing ones first) and pretrained weights."""
+    requires = exp.requirements(arm)
+    if not requires:
         return {}
 
     def build(job: Job) -> tuple[str, Method]:
         seed_everything(job.seed)
         spec = task_spec(job.experiment, load_suite(job.experiment.suite))
-        return job.hash, build_method(job, device, spec, required_models(job.experiment, device))
+        return job.hash, build_method(job, device, spec, required_models(job.experiment, job.method, device))
 
-    return provide_models(exp.requires, build, lambda job: run_job(job, str(device), progress=False,
+    return provide_models(requires, build, lambda job: run_job(job, str(device), progress=False,
                                                                    keep_model=True))
 
 
@@ -231,8 +232,11 @@ def record_evaluation(method: Method, curves: dict[str, Any], iteration: int, lo
         for key, value in m.items():
             target.setdefault(key, []).append(value)
     method.set_eval_variant(variants[0])
-    for key, value in method.snapshot().items():  # e.g. LWS' routing entropy over time
-        curves["method"].setdefault(key, []).append(value)
+    snapshot = method.snapshot()  # e.g. LWS' routing entropy over time
+    done = len(curves["iteration"]) - 1  # evaluations before this one: a series is None where it had no value
+    for key in dict.fromkeys([*curves["method"], *snapshot]):
+        series = curves["method"].setdefault(key, [None] * done)
+        series.append(snapshot.get(key))
 
 
 def check_finite(out: dict[str, float], label: str, iteration: int, ckpt: Path) -> None:
@@ -295,7 +299,7 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
     dev = resolve_device(device)
     job_hash = job.hash
     prep, inputs = prepare(job, dev)
-    models = required_models(exp, dev)
+    models = required_models(exp, job.method, dev)
     seed_everything(job.seed)
     method = build_method(job, dev, prep.spec, models)
     streams = StreamSet(type(method).STREAMS, list(prep.spec.roles), prep.masks, prep.data["x_train"],

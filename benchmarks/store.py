@@ -71,6 +71,9 @@ def provide_models(requires: dict[str, Any], build: Callable[[Any], tuple[str, A
             continue
         job = Job(req.experiment, req.arm, req.seed)
         job_hash, method = build(job)
+        if req.untrained:  # the network as built for that seed (a control), never trained
+            models[name] = method
+            continue
         path = model_path(job_hash)
         if not path.exists():
             train(job)

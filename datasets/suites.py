@@ -345,8 +345,9 @@ SUITE_BUILDERS: dict[str, Callable[..., Suite]] = {
 
 def _register_domain_suites() -> None:
     """Bilen & Vedaldi's multi-domain suites live in domains.py, the JAE paper's class pairs in class_pairs.py and
-    its digit transfer suites in digit_transfer.py, Zhang et al.'s stand-ins in zhang_suites.py (all build on the
-    helpers above)."""
+    its digit transfer suites in digit_transfer.py, Zhang et al.'s stand-ins in zhang_suites.py, CETL's transfer
+    suites in cetl_suites.py (all build on the helpers above)."""
+    from sharebench.datasets.cetl_suites import CETL_SUITES
     from sharebench.datasets.class_pairs import PAIR_SUITES
     from sharebench.datasets.digit_transfer import DIGIT_TRANSFER_SUITES
     from sharebench.datasets.domains import DOMAIN_SUITES
@@ -356,6 +357,7 @@ def _register_domain_suites() -> None:
     SUITE_BUILDERS.update(PAIR_SUITES)
     SUITE_BUILDERS.update(DIGIT_TRANSFER_SUITES)
     SUITE_BUILDERS.update(ZHANG_SUITES)
+    SUITE_BUILDERS.update(CETL_SUITES)
 
 
 _register_domain_suites()

@@ -79,10 +79,13 @@ class ClassifierMethod(Method):
         x, y = _flat(batches["labelled"])
         self.net.train()
         self.opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(self.net(x), y)
+        loss = self.loss(x, y)
         loss.backward()
         self.opt.step()
         return {"loss": float(loss.detach())}
+
+    def loss(self, x: Tensor, y: Tensor) -> Tensor:
+        return F.cross_entropy(self.net(x), y)
 
     @torch.no_grad()
     def predict(self, x: Tensor, task: int) -> Tensor:
@@ -111,15 +114,96 @@ class SourceOnly(ClassifierMethod):
     HPARAMS: ClassVar[dict[str, Any]] = {**ClassifierMethod.HPARAMS, "lr": 1e-3, "weight_decay": 0.0}
 
 
-class CouplingPath(nn.Module):
-    """x -> T1(h_z(T2's trunk(x))): T1 o T2, the path of Eq. 5."""
+def frozen_source(models: dict[str, Any], device: torch.device) -> PlainNet:
+    """The model store's network `source` (a method holding `net`, or a module) in eval mode, without gradients."""
+    source = models["source"]
+    net = getattr(source, "net", source).to(device).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
 
-    def __init__(self, t2: PlainNet, hz: nn.Module, t1: ReverseNet):
+
+@register("ft-source")
+class FineTuneSource(ClassifierMethod):
+    """Table 3's FT-VGG: the source network with its last layer replaced by a new one for the target's classes, the
+    whole network fine-tuned on the labelled target (Adam 1e-4; specs/cetl.md 2.4.2, A17). The source must have
+    the arm's backbone (the trunk's weights are copied)."""
+
+    REQUIRES: ClassVar[tuple[str, ...]] = ("source",)
+    HPARAMS: ClassVar[dict[str, Any]] = {**ClassifierMethod.HPARAMS, "lr": 1e-4}
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        trunk = frozen_source(self.models, self.device).trunk.state_dict()
+        try:
+            self.net.trunk.load_state_dict(trunk)
+        except RuntimeError as err:
+            raise ValueError(f"method {self.name!r}: the source network's trunk does not fit backbone "
+                             f"{self.backbone!r} {self.backbone_options or ''}: {str(err).splitlines()[0]}") from None
+        self.net.trunk.requires_grad_(True)
+
+
+@register("kd-hinton")
+class HintonDistillation(ClassifierMethod):
+    """Table 4's KD row (Hinton et al.): the student (the arm's backbone) learns the labelled target from
+    (1 - alpha) CE + alpha T^2 KL(softmax(teacher / T) || softmax(student / T)), the teacher being the model store's
+    `source`, frozen. T = 4, alpha = 0.9 (specs/cetl.md A20; the paper gives neither)."""
+
+    REQUIRES: ClassVar[tuple[str, ...]] = ("source",)
+    HPARAMS: ClassVar[dict[str, Any]] = {**ClassifierMethod.HPARAMS, "temperature": 4.0, "alpha": 0.9}
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.teacher = frozen_source(self.models, self.device)
+
+    def loss(self, x: Tensor, y: Tensor) -> Tensor:
+        t, a = self.hparams["temperature"], self.hparams["alpha"]
+        logits = self.net(x)
+        with torch.no_grad():
+            soft = F.softmax(self.teacher(x) / t, dim=1)
+        kd = F.kl_div(F.log_softmax(logits / t, dim=1), soft, reduction="batchmean")
+        return (1 - a) * F.cross_entropy(logits, y) + a * t * t * kd
+
+
+@register("source-network")
+class SourceNetwork(Method):
+    """The model store's `source` network itself, evaluated on the target and never trained further: Table 4's
+    Teacher row beside the students it taught (every seed gives the same number)."""
+
+    REQUIRES: ClassVar[tuple[str, ...]] = ("source",)
+    STREAMS: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.net = frozen_source(self.models, self.device)
+
+    def step(self, batches: dict[str, Any], iteration: int) -> dict[str, float]:
+        return {"loss": 0.0}
+
+    @torch.no_grad()
+    def predict(self, x: Tensor, task: int) -> Tensor:
+        return self.net(x)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class CouplingPath(nn.Module):
+    """x -> T1(z_T2(x)): T1 o T2, the path of Eq. 5. z_T2 is h_z(T2's penultimate features), or T2's softmax output
+    when coupling at the softmax (knowledge distillation, specs/cetl.md 2.1.1)."""
+
+    def __init__(self, t2: PlainNet, hz: nn.Module, t1: ReverseNet, softmax: bool = False):
         super().__init__()
-        self.t2, self.hz, self.t1 = t2, hz, t1
+        self.t2, self.hz, self.t1, self.softmax = t2, hz, t1, softmax
+
+    def code(self, x: Tensor) -> Tensor:
+        return F.softmax(self.t2(x), dim=1) if self.softmax else self.hz(self.t2.features(x))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.t1(self.hz(self.t2.features(x)))
+        return self.t1(self.code(x))
 
 
 def _mse(call, x: Tensor, target: Tensor) -> Tensor:
@@ -141,7 +225,8 @@ class CETL(Method):
     STREAMS: ClassVar[dict[str, str]] = {"target": "target", "labelled": "target:labelled"}
     CODE_MODULES: ClassVar[tuple[str, ...]] = ("sharebench.methods.cetl_nets", "sharebench.methods.fisher")
     HPARAMS: ClassVar[dict[str, Any]] = {"lr": 2e-4, "weight_decay": 5e-4, "stage_steps": 20, "lambda_dwa": 100.0,
-                                         "u": 0.5, "p": 0.9, "fisher_samples": 32, "rf_bins": 4, "mask_seed": 0}
+                                         "u": 0.5, "p": 0.9, "fisher_samples": 32, "rf_bins": 4, "mask_seed": 0,
+                                         "couple_at": "penultimate"}
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -151,17 +236,22 @@ class CETL(Method):
             raise ValueError(f"method {self.name!r} needs exactly one task with role target, got roles "
                              f"{self.tasks.roles or '(none)'}")
         self.target = targets[0]
-        source = self.models["source"]
-        self.s = getattr(source, "net", source).to(self.device).eval()
-        for p in self.s.parameters():
-            p.requires_grad_(False)
+        if self.hparams["couple_at"] not in ("penultimate", "softmax"):
+            raise ValueError(f"method {self.name!r}: couple_at must be 'penultimate' or 'softmax', got "
+                             f"{self.hparams['couple_at']!r}")
+        self.softmax = self.hparams["couple_at"] == "softmax"
+        self.s = frozen_source(self.models, self.device)
         specs = backbone_layers(self.backbone, (h, w, c), **self.backbone_options)
-        self.t2 = PlainNet(specs, self.tasks.num_classes[self.target]).to(self.device)
-        d_s = self.s.feature_dim
-        self.hz = (nn.Identity() if d_s == self.t2.feature_dim else
+        classes = self.tasks.num_classes[self.target]
+        self.t2 = PlainNet(specs, classes).to(self.device)
+        if self.softmax and self.s.head.out_features != classes:
+            raise ValueError(f"method {self.name!r}: coupling at the softmax needs a source (teacher) of the target's "
+                             f"{classes} classes, it has {self.s.head.out_features}")
+        d_s = classes if self.softmax else self.s.feature_dim
+        self.hz = (nn.Identity() if self.softmax or d_s == self.t2.feature_dim else
                    nn.Sequential(nn.Linear(self.t2.feature_dim, d_s), nn.ReLU())).to(self.device)
         self.t1 = ReverseNet(specs, d_s, (h, w, c)).to(self.device)
-        self.path = CouplingPath(self.t2, self.hz, self.t1)
+        self.path = CouplingPath(self.t2, self.hz, self.t1, self.softmax)
         hp = self.hparams
         self.opt_t1 = torch.optim.Adam(self.t1.parameters(), hp["lr"], weight_decay=hp["weight_decay"])
         self.opt_t2 = torch.optim.Adam([*self.t2.parameters(), *self.hz.parameters()], hp["lr"],
@@ -170,7 +260,8 @@ class CETL(Method):
         self.dwa: dict[str, dict[str, Tensor]] = {}  # "1", "2", "3" -> {"weights", "anchor"}
         self.rf_stats: dict[str, dict[str, float]] = {}
         self.generator = torch.Generator().manual_seed(hp["mask_seed"])
-        self.stage_losses: dict[str, float] = {}
+        self.stage_losses: dict[str, list[float]] = {}  # loss1..3, dwa1..3 -> [sum, steps] over the current stage
+        self.probe: dict[str, Tensor] = {}  # the first step's batches: Figure 2's bound terms are measured on them
 
     # -- the schedule
     @property
@@ -191,8 +282,9 @@ class CETL(Method):
 
     # -- the losses
     def source_code(self, x: Tensor) -> Tensor:
+        """z_S(x): S's penultimate features, or its softmax output (a teacher's soft targets, T = 1)."""
         with torch.no_grad():
-            return self.s.features(x)
+            return F.softmax(self.s(x), dim=1) if self.softmax else self.s.features(x)
 
     def _penalty(self, key: str, params: list[Tensor]) -> Tensor | None:
         if key not in self.dwa:
@@ -223,7 +315,7 @@ class CETL(Method):
         x = x_t[: self.hparams["fisher_samples"]]
         z_s = self.source_code(x)
         with torch.no_grad():
-            return x, z_s, self.hz(self.t2.features(x)), self.t1_snap(z_s)
+            return x, z_s, self.path.code(x), self.t1_snap(z_s)
 
     def start_stage2(self, x_t: Tensor) -> None:
         if self.t1_snap is None or not self.warmup_only:
@@ -250,6 +342,7 @@ class CETL(Method):
     # -- one step
     def step(self, batches: dict[str, Any], iteration: int) -> dict[str, float]:
         stage, first = self.stage_at(iteration)
+        self._keep_probe(batches)
         x_t, _ = _flat(batches["target"])
         self.t1.train()
         self.t2.train()
@@ -284,10 +377,26 @@ class CETL(Method):
             (loss if pen is None else loss + pen).backward()
             self.opt_t2.step()
         out = {"loss": float(loss.detach()), f"loss{stage}": float(loss.detach())}
+        dwa = f"dwa{ {1: 2, 2: 1, 3: 3}[stage] }"
         if pen is not None:
-            out[f"dwa{ {1: 2, 2: 1, 3: 3}[stage] }"] = float(pen.detach())
-        self.stage_losses.update({k: v for k, v in out.items() if k != "loss"})
+            out[dwa] = float(pen.detach())
+        self._accumulate(out, first, (f"loss{stage}", dwa))
         return out
+
+    def _accumulate(self, out: dict[str, float], first: bool, keys: tuple[str, ...]) -> None:
+        """Means of the stage's loss and DWA over its steps (a stage's first step starts them afresh)."""
+        for key in keys:
+            if first or key not in self.stage_losses:
+                self.stage_losses[key] = [0.0, 0]
+            if key in out:
+                self.stage_losses[key][0] += out[key]
+                self.stage_losses[key][1] += 1
+
+    def _keep_probe(self, batches: dict[str, Any]) -> None:
+        if not self.probe:
+            x_t, _ = _flat(batches["target"])
+            x_l, y_l = _flat(batches["labelled"])
+            self.probe = {"x_t": x_t[:64].clone(), "x_l": x_l[:64].clone(), "y_l": y_l[:64].clone()}
 
     # -- outputs
     @torch.no_grad()
@@ -302,12 +411,33 @@ class CETL(Method):
         return self.path(x)
 
     def snapshot(self) -> dict[str, float]:
-        """The last value of each stage's loss and of each DWA (Figure 2's curves)."""
-        return dict(self.stage_losses)
+        """Figure 2's quantities: each stage's loss and DWA averaged over the stage's last run of steps, and
+        computable terms of Eq. 14's right-hand side on the first step's batches (specs/cetl.md 2.6): 3 E|T1 o S(x)
+        - x| and 2 E|T1 o T2(x) - x| (per-image L2 norms, which bound the sup over 1-Lipschitz f), and where S shares
+        the target's classes (domain adaptation) S's error on the labelled source batch and 2 E 1/2 |p_T2 - p_S|_1.
+        Their sum is `cetl_rhs`; the left-hand side is the target test error of the same evaluation."""
+        out = {f"cetl_{k}": s / n for k, (s, n) in self.stage_losses.items() if n}
+        if not self.probe:
+            return out
+        self.t1.eval()
+        self.t2.eval()
+        with torch.no_grad():
+            x = self.probe["x_t"]
+            z_s = self.source_code(x)
+            recon_s = (self.t1(z_s) - x).flatten(1).norm(dim=1).mean()
+            recon_t = (self.path(x) - x).flatten(1).norm(dim=1).mean()
+            out.update(cetl_rhs_recon_s=3 * float(recon_s), cetl_rhs_recon_t=2 * float(recon_t))
+            logits_s, logits_t = self.s(x), self.t2(x)
+            if logits_s.shape[1] == logits_t.shape[1] and self.STREAMS["labelled"].startswith("source"):
+                cross = 0.5 * (F.softmax(logits_t, 1) - F.softmax(logits_s, 1)).abs().sum(1).mean()
+                source_error = (self.s(self.probe["x_l"]).argmax(1) != self.probe["y_l"]).float().mean()
+                out.update(cetl_rhs_source=float(source_error), cetl_rhs_cross=2 * float(cross))
+        out["cetl_rhs"] = sum(v for k, v in out.items() if k.startswith("cetl_rhs_"))
+        return out
 
     def describe(self) -> dict[str, Any]:
         return {"variant": self.VARIANT, "rf": self.rf_stats,
-                "coupling": "identity" if isinstance(self.hz, nn.Identity) else "linear",
+                "coupling": "softmax" if self.softmax else "identity" if isinstance(self.hz, nn.Identity) else "linear",
                 "params": {"t1": sum(p.numel() for p in self.t1.parameters()),
                            "t2": sum(p.numel() for p in self.t2.parameters())}}
 
@@ -316,7 +446,7 @@ class CETL(Method):
                 "opt_t1": self.opt_t1.state_dict(), "opt_t2": self.opt_t2.state_dict(),
                 "t1_snap": None if self.t1_snap is None else self.t1_snap.state_dict(),
                 "dwa": self.dwa, "rf": self.rf_stats, "generator": self.generator.get_state(),
-                "stage_losses": self.stage_losses}
+                "stage_losses": self.stage_losses, "probe": self.probe}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.t1.load_state_dict(state["t1"])
@@ -331,7 +461,8 @@ class CETL(Method):
         self.dwa = {k: {n: t.to(self.device) for n, t in d.items()} for k, d in state["dwa"].items()}
         self.rf_stats = dict(state["rf"])
         self.generator.set_state(state["generator"])
-        self.stage_losses = dict(state["stage_losses"])
+        self.stage_losses = {k: list(v) for k, v in state["stage_losses"].items()}
+        self.probe = {k: t.to(self.device) for k, t in state["probe"].items()}
 
 
 for _variant in VARIANTS:

@@ -13,7 +13,7 @@ import torch
 from sklearn.metrics import normalized_mutual_info_score
 from torch import nn
 
-from sharebench.benchmarks.config import resolve_experiment
+from sharebench.benchmarks.config import experiments, load_params, resolve_experiment
 from sharebench.benchmarks.runner import Job, record_path, run_job
 from sharebench.benchmarks.sampling import Batch, labelled_mask
 from sharebench.datasets.suites import build_suite, load_suite, save_suite
@@ -241,15 +241,28 @@ def _da_resolved_without_saving():
     return resolve_experiment("da", DA, "quick", {"experiments": {"src": SOURCE, "da": DA}})
 
 
-def test_the_report_section_shows_table_5_with_the_literature_rows():
+def test_the_report_section_transcribes_tables_2_to_5_with_their_literature_rows():
     from sharebench.benchmarks.papers import cetl
 
-    table = cetl.TABLES[0]
-    assert [row for row, _ in table.rows] == ["Source", "CETL_e (no Fisher control)", "CETL_fi (plain Fisher, EWC)",
-                                              "CETL"]
-    assert table.paper[("CETL", "MN-US")].mean == 92.96 and table.paper[("Source", "US-MN")].mean == 65.77
-    assert any(name.startswith("DRCN") and cols["US-MN"] == 88.67 for name, cols in table.literature)
-    assert {c.experiment for c in cetl.CLAIMS} == {"cetl-da-mn-us", "cetl-da-us-mn"}
+    table2, table3, table4, table5 = cetl.TABLES
+    assert [row for row, _ in table5.rows] == ["Source", "CETL_e (no Fisher control)", "CETL_fi (plain Fisher, EWC)",
+                                               "CETL"]
+    assert table5.paper[("CETL", "MN-US")].mean == 92.96 and table5.paper[("Source", "US-MN")].mean == 65.77
+    assert any(name.startswith("DRCN") and cols["US-MN"] == 88.67 for name, cols in table5.literature)
+    assert [ref.mean for ref in table2.paper.values()] == [61.29, 62.41, 62.63, 63.97, 64.19, 65.33]
+    assert sorted(ref.mean for ref in table3.paper.values()) == [61.29, 61.35, 65.33]
+    assert {row: ref.mean for (row, _), ref in table4.paper.items()}["Teacher"] == 91.86
+    assert any(name.startswith("FSP") and 88.70 in cols.values() for name, cols in table4.literature)
+    assert {c.experiment for c in cetl.CLAIMS} == {"cetl-tl", "cetl-kd", "cetl-da-mn-us", "cetl-da-us-mn"}
+    assert {(c.a, c.b) for c in cetl.CLAIMS if c.small} == {("cetl-u", "cetl-f"), ("cetl-fi", "cetl-e"),
+                                                             ("ft-source", "target-only")}
+    params = load_params()
+    for profile in ("quick", "small"):
+        exps = {e.name: e for e in experiments(params, profile)[0]}
+        for claim in cetl.CLAIMS:  # every claim names arms its experiment has (some are dropped in quick)
+            exp = exps[claim.experiment]
+            assert exp.benchmark == "cetl"
+            assert profile == "quick" or {claim.a, claim.b} <= set(exp.arms), (claim, profile)
 
 
 @pytest.mark.parametrize("shape", [(16, 16, 1), (28, 28, 1), (32, 32, 3)])
@@ -262,3 +275,156 @@ def test_the_reverse_network_gives_back_the_image_size_also_after_odd_poolings(s
     image = ReverseNet(specs, 128, shape)(torch.rand(2, 128))
     assert image.shape == (2, shape[2], shape[0], shape[1]) and 0 <= image.min() and image.max() <= 1
     assert PlainNet(specs, 10).features(torch.rand(2, shape[2], shape[0], shape[1])).shape == (2, 128)
+
+
+# -- Tables 2-4: fine-tuning, distillation, coupling at the softmax, sources per arm, Figure 2's quantities
+
+def test_ft_source_starts_from_the_source_trunk_with_a_new_head_and_fine_tunes_all_of_it():
+    src = _source()
+    ft = create_method("ft-source", SPEC, "dkl-convnet", {"schedule": "every"}, models={"source": src})
+    assert _same(_state(src.net.trunk), _state(ft.net.trunk))
+    assert ft.hparams["lr"] == 1e-4
+    g = torch.Generator().manual_seed(7)
+    trunk, s0 = _state(ft.net.trunk), _state(src.net)
+    ft.step({"labelled": _batch(g, 1)}, 0)
+    assert not _same(trunk, _state(ft.net.trunk)) and _same(s0, _state(src.net))
+    with pytest.raises(ValueError, match="does not fit"):
+        create_method("ft-source", SPEC, "dkl-convnet", backbone_options={"channels": 8}, models={"source": src})
+
+
+def test_kd_hinton_is_the_soft_target_loss_by_hand():
+    teacher = _source()
+    kd = create_method("kd-hinton", SPEC, "dkl-convnet", {"temperature": 2.0, "alpha": 0.7},
+                       models={"source": teacher})
+    g = torch.Generator().manual_seed(8)
+    x, y = torch.rand(6, 1, 16, 16, generator=g), torch.randint(0, 10, (6,), generator=g)
+    kd.net.train()
+    torch.manual_seed(0)
+    got = kd.loss(x, y)
+    torch.manual_seed(0)
+    s = kd.net(x)
+    p_t = torch.softmax(teacher.net(x) / 2, 1)
+    by_hand = 0.3 * nn.functional.cross_entropy(s, y) + 0.7 * 4 * (
+        p_t * (p_t.log() - torch.log_softmax(s / 2, 1))).sum(1).mean()
+    torch.testing.assert_close(got, by_hand)
+
+
+def test_cetl_coupled_at_the_softmax_decodes_class_probabilities():
+    m = _cetl("cetl", couple_at="softmax")
+    assert m.t1.fc[0].in_features == 10 and m.describe()["coupling"] == "softmax"
+    x = torch.rand(5, 1, 16, 16)
+    code = m.path.code(x)
+    torch.testing.assert_close(code.sum(1), torch.ones(5))
+    torch.testing.assert_close(m.source_code(x), torch.softmax(m.s(x), 1))
+    g = torch.Generator().manual_seed(9)
+    for it in range(18):  # stage 2 now also moves T2's head (the code is its softmax)
+        stage, _ = m.stage_at(it)
+        head = _state(m.t2.head)
+        m.step({"target": _batch(g, 1, False), "labelled": _batch(g, 0)}, it)
+        assert (not _same(head, _state(m.t2.head))) == (stage in (2, 3)), it
+    parity = TaskSpec(["src", "tgt"], [10, 2], (16, 16, 1), ("source", "target"))
+    with pytest.raises(ValueError, match="2 classes"):
+        create_method("cetl", parity, "dkl-convnet", {"couple_at": "softmax"}, models={"source": _source(2)})
+
+
+def test_the_source_network_arm_evaluates_the_stored_network_unchanged():
+    src = _source()
+    arm = create_method("source-network", SPEC, "dkl-convnet", models={"source": src})
+    x = torch.rand(3, 1, 16, 16)
+    assert arm.step({}, 0) == {"loss": 0.0}
+    torch.testing.assert_close(arm.predict(x, 1), src.predict(x, 0))
+
+
+def test_snapshot_gives_stage_means_and_the_bound_terms_and_curves_stay_aligned():
+    m = _cetl("cetl-da")
+    assert m.snapshot() == {}
+    g = torch.Generator().manual_seed(10)
+    losses = []
+    for it in range(9):
+        out = m.step({"target": _batch(g, 1, False), "labelled": _batch(g, 0)}, it)
+        losses.append(out["loss"])
+    snap = m.snapshot()
+    assert snap["cetl_loss3"] == pytest.approx(np.mean(losses[6:9]))
+    assert snap["cetl_loss1"] == pytest.approx(np.mean(losses[0:3]))
+    terms = [snap[k] for k in ("cetl_rhs_source", "cetl_rhs_cross", "cetl_rhs_recon_s", "cetl_rhs_recon_t")]
+    assert all(t >= 0 for t in terms) and snap["cetl_rhs"] == pytest.approx(sum(terms))
+    assert "cetl_rhs_source" not in _cetl("cetl").snapshot()  # transfer: S has other classes, no probe yet
+    exp = _da()
+    rec = run_job(Job(exp, "cetl", 0), progress=False)
+    series = rec["curves"]["method"]
+    assert all(len(v) == len(rec["curves"]["iteration"]) for v in series.values())
+    assert series["cetl_dwa3"][0] is None and series["cetl_dwa3"][-1] is not None  # DWA3 only from cycle 2 on
+
+
+def test_an_arm_names_its_own_source_and_an_untrained_one_is_never_trained():
+    from sharebench.benchmarks.store import model_path
+
+    save_suite(build_suite("embedded"))
+    tl = {**SOURCE, "roles": {"noisy-parity": "target"}, "eval_tasks": ["target"], "reference": "cetl",
+          "requires": {"source": {"experiment": "src", "arm": "source-only", "seed": 0}},
+          "methods": {"cetl": {"stage_steps": 3, "fisher_samples": 8},
+                      "cetl-random": {"method": "cetl", "stage_steps": 3, "fisher_samples": 8,
+                                      "requires": {"source": {"experiment": "src", "arm": "source-only",
+                                                              "untrained": True}}}},
+          "profiles": {"quick": {"iterations": 9, "eval_interval": 9, "seeds": 1}}}
+    params = {"experiments": {"src": SOURCE, "tl": tl}}
+    exp = resolve_experiment("tl", tl, "quick", params)
+    src_job = Job(exp.requirements("cetl")["source"].experiment, "source-only", 0)
+    assert exp.requirements("cetl-random")["source"].untrained and not exp.requirements("cetl")["source"].untrained
+    rec = run_job(Job(exp, "cetl-random", 0), progress=False)
+    assert rec["config"]["requires"]["source"]["untrained"] and not model_path(src_job.hash).exists()
+    assert run_job(Job(exp, "cetl-random", 0), progress=False)["metrics"] == rec["metrics"]  # one untrained S
+    run_job(Job(exp, "cetl", 0), progress=False)
+    assert model_path(src_job.hash).exists()
+    bad = {**tl, "methods": {"cetl": {"requires": {"source": {"experiment": "src", "arm": "source-only",
+                                                               "epochs": 3}}}}}
+    with pytest.raises(ValueError, match="unknown key"):
+        resolve_experiment("tl", bad, "quick", {"experiments": {"src": SOURCE, "tl": bad}})
+
+
+def test_method_defaults_reach_the_arms_that_have_the_hyperparameter_and_typos_fail():
+    base = {**SOURCE, "roles": {"plain": "target"}, "eval_tasks": ["target"], "reference": "target-only",
+            "requires": {"source": {"experiment": "src", "arm": "source-only"}},
+            "methods": {"target-only": {}, "teacher": {"method": "source-network"}},
+            "method_defaults": {"stage_steps": 7}}
+    params = {"experiments": {"src": SOURCE, "kd": base}}
+    exp = resolve_experiment("kd", base, "quick", params)
+    assert exp.arms["target-only"].hparams["stage_steps"] == 7 and exp.arms["teacher"].hparams == {}
+    typo = {**base, "method_defaults": {"stage_stepz": 7}}
+    with pytest.raises(ValueError, match="stage_stepz"):
+        resolve_experiment("kd", typo, "quick", {"experiments": {"src": SOURCE, "kd": typo}})
+
+
+def test_the_transfer_suites_keep_the_target_small_and_the_rotation_source_disjoint(monkeypatch):
+    from sharebench.datasets import cetl_suites
+    from sharebench.datasets.load import Provenance
+
+    def fake(name, split, offline=None):  # image i: every pixel i % 256 but one, i // 256 (rotation-invariant id)
+        n = 300 if split == "train" else 50
+        x = np.repeat((np.arange(n) % 256).astype(np.uint8)[:, None, None, None], 28, 1).repeat(28, 2)
+        x[:, 3, 5, 0] = np.arange(n) // 256
+        return {"x": x, "y": np.arange(n) % 10}, Provenance(name, split, "cache", True)
+
+    def ids(images):
+        return {tuple(np.sort(img.ravel())[[0, -1]]) for img in images}
+
+    monkeypatch.setattr(cetl_suites, "load_split", fake)
+    suite = cetl_suites.build_fashion_transfer(target_train=50, mnist_train=100, rotation_train=120)
+    mnist, rot, target = suite.tasks
+    assert [t.name for t in suite.tasks] == ["mnist", "fashion-rot", "fashion-s"]
+    assert len(target.y_train) == 50 and np.bincount(target.y_train).tolist() == [5] * 10
+    assert len(mnist.y_train) == 100 and rot.num_classes == 4 and len(rot.y_train) == 120
+    assert not ids(rot.x_train) & ids(target.x_train) and len(ids(rot.x_train)) == 120
+    x_rot, k = cetl_suites.rotations(target.x_train[:4], 0)
+    for img, turned, r in zip(target.x_train[:4], x_rot, k):
+        np.testing.assert_array_equal(np.rot90(img, int(r), axes=(0, 1)), turned)
+    kd = cetl_suites.build_fashion_kd(train=100)
+    assert [t.name for t in kd.tasks] == ["fashion"] and len(kd.tasks[0].y_train) == 100
+
+
+def test_a_small_step_claim_gets_no_verdict():
+    from sharebench.benchmarks.paperdata import Claim, claim_verdict
+
+    small = Claim("x", "a", "b", "step", metric="accuracy", small=True)
+    assert claim_verdict(small, 0.01, 0.004, True, delta=0.0022).startswith("no verdict")
+    assert "+0.22 %" in claim_verdict(small, 0.5, 0.004, True, delta=0.0022)

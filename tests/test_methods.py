@@ -42,7 +42,8 @@ def tiny_spec(cls) -> TaskSpec:
 
 
 def uses_roles(cls) -> bool:
-    return any(parse_stream(spec)[0] in ("source", "target") for spec in cls.STREAMS.values())
+    """Transfer methods: they read source / target streams, or networks trained on a source (the model store)."""
+    return bool(cls.REQUIRES) or any(parse_stream(spec)[0] in ("source", "target") for spec in cls.STREAMS.values())
 
 
 def tiny_streams(cls, spec: TaskSpec, n: int = 12) -> StreamSet:

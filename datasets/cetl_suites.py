@@ -1,0 +1,73 @@
+"""CETL's offline transfer suites (Chen et al., specs/cetl.md 3.3 and 4.2): Tables 2-4 on the mirror's data.
+
+The paper transfers from ImageNet-pretrained networks to CIFAR-10-s (20% of CIFAR-10's training set) and distils a
+ResNet-26 into its CI-CNN; neither fits two CPU cores. These suites keep the structure at 28 px gray:
+
+- `fashion-transfer` (Tables 2 and 3): the target `fashion-s` is Fashion-MNIST with 1,000 labelled training images
+  (stratified, like CIFAR-10-s' small labelled set) and its full 10,000 test images; two source tasks to train S on:
+  `mnist` (another domain with labels, the "ImageNet" of this analogue: 10,000 stratified MNIST training images and
+  MNIST's test set) and `fashion-rot` (rotation prediction, 0 / 90 / 180 / 270 degrees, on 10,000 Fashion-MNIST
+  training images disjoint from the target's: same domain, no label information, the spec's `cicnn-rest-rot`).
+- `fashion-kd` (Table 4): one task, Fashion-MNIST with 10,000 stratified training images and its test set; teacher
+  and student learn the same task, as in the paper's CIFAR-10 / CIFAR-100 distillation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sharebench.datasets.load import load_split
+from sharebench.datasets.suites import Suite, Task, stratified_subset
+
+
+def rotations(x: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each image turned by k x 90 degrees, k drawn uniformly (RandomState(seed)); k is the label."""
+    k = np.random.RandomState(seed).randint(0, 4, len(x))
+    out = np.stack([np.rot90(img, int(r), axes=(0, 1)) for img, r in zip(x, k)]) if len(x) else x
+    return np.ascontiguousarray(out), k.astype(np.int64)
+
+
+def build_fashion_transfer(target_train: int = 1000, mnist_train: int | None = 10000, rotation_train: int = 10000,
+                           split_seed: int = 666, offline: bool | None = None) -> Suite:
+    provenance: list[dict] = []
+    arrays = {}
+    for source in ("mnist", "fashion-mnist"):
+        for split in ("train", "test"):
+            arrays[source, split], prov = load_split(source, split, offline)
+            provenance.append(prov.to_dict())
+    f_train, f_test = arrays["fashion-mnist", "train"], arrays["fashion-mnist", "test"]
+    chosen, rest = stratified_subset(f_train["y"], target_train, split_seed)
+    rot_idx = np.random.RandomState(split_seed).permutation(rest)[:rotation_train]
+    x_rot, y_rot = rotations(f_train["x"][np.sort(rot_idx)], split_seed)
+    x_rot_test, y_rot_test = rotations(f_test["x"][:2000], split_seed + 1)
+    m_train, m_test = arrays["mnist", "train"], arrays["mnist", "test"]
+    m_chosen, _ = stratified_subset(m_train["y"], mnist_train, split_seed)
+    tasks = [
+        Task("mnist", m_train["x"][m_chosen], m_train["y"][m_chosen].astype(np.int64), m_test["x"],
+             m_test["y"].astype(np.int64), 10, {"source": "mnist", "label_semantics": "digits"}),
+        Task("fashion-rot", x_rot, y_rot, x_rot_test, y_rot_test, 4,
+             {"source": "fashion-mnist", "label_semantics": "rotation k x 90 degrees"}),
+        Task("fashion-s", f_train["x"][chosen], f_train["y"][chosen].astype(np.int64), f_test["x"],
+             f_test["y"].astype(np.int64), 10, {"source": "fashion-mnist", "label_semantics": "fashion"}),
+    ]
+    notes = [f"fashion-s: {len(chosen)} stratified Fashion-MNIST training images (seed {split_seed}), the full test "
+             "set (CIFAR-10-s' role)",
+             f"fashion-rot: rotation prediction on {len(x_rot)} Fashion-MNIST training images outside fashion-s, "
+             "tested on the first 2,000 test images rotated (a self-supervised source)",
+             f"mnist: {len(m_chosen)} stratified MNIST training images, the full test set (a labelled source from "
+             "another domain)"]
+    return Suite("fashion-transfer", tasks, notes=notes, provenance=provenance)
+
+
+def build_fashion_kd(train: int = 10000, split_seed: int = 666, offline: bool | None = None) -> Suite:
+    f_train, p_train = load_split("fashion-mnist", "train", offline)
+    f_test, p_test = load_split("fashion-mnist", "test", offline)
+    chosen, _ = stratified_subset(f_train["y"], train, split_seed)
+    task = Task("fashion", f_train["x"][chosen], f_train["y"][chosen].astype(np.int64), f_test["x"],
+                f_test["y"].astype(np.int64), 10, {"source": "fashion-mnist", "label_semantics": "fashion"})
+    return Suite("fashion-kd", [task], provenance=[p_train.to_dict(), p_test.to_dict()],
+                 notes=[f"{len(chosen)} stratified Fashion-MNIST training images (seed {split_seed}), the full test "
+                        "set; teacher and student learn the same task"])
+
+
+CETL_SUITES = {"fashion-transfer": build_fashion_transfer, "fashion-kd": build_fashion_kd}
