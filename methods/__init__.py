@@ -6,6 +6,7 @@ Importing this package registers every method; later papers add a module here an
 from sharebench.methods import (  # noqa: F401  (registration)
     began,
     cetl,
+    cetl_mcd,
     finetune,
     full_sharing,
     gan,

@@ -428,3 +428,54 @@ def test_a_small_step_claim_gets_no_verdict():
     small = Claim("x", "a", "b", "step", metric="accuracy", small=True)
     assert claim_verdict(small, 0.01, 0.004, True, delta=0.0022).startswith("no verdict")
     assert "+0.22 %" in claim_verdict(small, 0.5, 0.004, True, delta=0.0022)
+
+
+# -- the released code's variant (MCD-style, no GFI): not the paper's method
+
+def _mcd(**hparams):
+    torch.manual_seed(0)
+    spec = TaskSpec(["src", "tgt"], [10, 10], (16, 16, 1), ("source", "target"), train_sizes=(64, 48))
+    return create_method("cetl-mcd", spec, "dkl-convnet", {"width": 0.125, **hparams})
+
+
+def test_mcd_epochs_are_a_denoising_pass_then_the_three_step_pairs():
+    m = _mcd(max_pairs_per_epoch=2)
+    # batch 16: E = 48 // 16 = 3 denoising pairs, then min(3, 2) pairs of steps (a)-(c)
+    assert [m.phase_at(i, 16) for i in range(10)] == ["denoise"] * 3 + ["mcd"] * 2 + ["denoise"] * 3 + ["mcd"] * 2
+    assert m.g.dim == 384 and m.c1.net[0].out_features == 256  # 3072 and 2048 at width 1/8
+
+
+def test_mcd_steps_move_what_the_released_code_steps():
+    """(b) steps C1, C2, D1, D2 and never G; (c) steps G only; (a) steps all five (the decoders by weight decay
+    alone: PyTorch 0.2's zeroed gradients)."""
+    m = _mcd(num_k=1)
+    g = torch.Generator().manual_seed(11)
+    batches = {"source": _batch(g, 0), "target": _batch(g, 1, labelled=False)}
+    for it in range(3):  # the denoising pass of the first epoch (E = 48 // 16 = 3)
+        m.step(batches, it)
+    before = {k: _state(n) for k, n in m.nets.items()}
+    calls = []
+    for name, opt in m.opts.items():
+        original = opt.step
+        opt.step = (lambda original=original, name=name: (calls.append(name), original())[1])
+    m.step(batches, 3)
+    assert calls == ["g", "d1", "d2", "c1", "c2", "c1", "c2", "d1", "d2", "g"]
+    moved = {k: not _same(before[k], _state(n)) for k, n in m.nets.items()}
+    assert all(moved.values())
+    x = torch.rand(4, 1, 16, 16)
+    m.set_eval_variant("c1")
+    p1 = m.predict(x, 1)
+    m.set_eval_variant("")
+    torch.testing.assert_close(m.predict(x, 1), p1 + m.c2(m.g(x)))
+    assert m.reconstruct(x, 1).shape == x.shape and 0 <= m.reconstruct(x, 1).min()
+
+
+def test_mcd_discrepancy_is_the_mean_absolute_softmax_difference():
+    from sharebench.methods.cetl_mcd import discrepancy
+
+    a, b = torch.randn(3, 10), torch.randn(3, 10)
+    expected = (torch.softmax(a, 1) - torch.softmax(b, 1)).abs().mean()
+    torch.testing.assert_close(discrepancy(a, b), expected)
+    r1, r2 = torch.rand(2, 1, 4, 4), torch.rand(2, 1, 4, 4)  # disc2: the softmax over each image's pixels
+    expected = (torch.softmax(r1.reshape(2, 16), 1) - torch.softmax(r2.reshape(2, 16), 1)).abs().mean()
+    torch.testing.assert_close(discrepancy(r1, r2), expected)
