@@ -246,7 +246,7 @@ def test_the_report_section_transcribes_tables_2_to_5_with_their_literature_rows
 
     table2, table3, table4, table5 = cetl.TABLES
     assert [row for row, _ in table5.rows] == ["Source", "CETL_e (no Fisher control)", "CETL_fi (plain Fisher, EWC)",
-                                               "CETL"]
+                                               "CETL", "released code (MCD-style, no GFI), not the paper"]
     assert table5.paper[("CETL", "MN-US")].mean == 92.96 and table5.paper[("Source", "US-MN")].mean == 65.77
     assert any(name.startswith("DRCN") and cols["US-MN"] == 88.67 for name, cols in table5.literature)
     assert [ref.mean for ref in table2.paper.values()] == [61.29, 62.41, 62.63, 63.97, 64.19, 65.33]
