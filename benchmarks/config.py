@@ -106,8 +106,12 @@ class Experiment:
         return self.metrics[0]
 
     def requirements(self, arm: str) -> dict[str, Requirement]:
-        """The networks the arm's jobs need: the experiment's `requires:`, with the arm's own entries over them."""
-        return {**self.requires, **self.arms[arm].requires}
+        """The networks the arm's method needs (its REQUIRES): the experiment's `requires:`, with the arm's own
+        entries over them (a baseline beside CETL neither waits for nor depends on the source network)."""
+        from sharebench.methods import get_method
+
+        needed = get_method(self.arms[arm].method).REQUIRES
+        return {k: r for k, r in {**self.requires, **self.arms[arm].requires}.items() if k in needed}
 
     def labels_rule(self, arm: str) -> Any:
         """Which training labels of target tasks the arm's method sees (`target_labels`, the arm's over the

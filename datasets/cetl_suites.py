@@ -8,6 +8,10 @@ ResNet-26 into its CI-CNN; neither fits two CPU cores. These suites keep the str
   `mnist` (another domain with labels, the "ImageNet" of this analogue: 10,000 stratified MNIST training images and
   MNIST's test set) and `fashion-rot` (rotation prediction, 0 / 90 / 180 / 270 degrees, on 10,000 Fashion-MNIST
   training images disjoint from the target's: same domain, no label information, the spec's `cicnn-rest-rot`).
+- `cifar10-s` (Tables 2 and 3, paper profile): the paper's target, 1,000 stratified images per class of CIFAR-10's
+  training set (seed 666; "we randomly select only 20% of the original training data"), the full test set; beside it,
+  for the offline stand-in sources, `cifar10-rest` (the other 40,000 training images with their labels) and
+  `cifar10-rot` (rotation prediction on 10,000 of them).
 - `fashion-kd` (Table 4): one task, Fashion-MNIST with 10,000 stratified training images and its test set; teacher
   and student learn the same task, as in the paper's CIFAR-10 / CIFAR-100 distillation.
 """
@@ -70,4 +74,28 @@ def build_fashion_kd(train: int = 10000, split_seed: int = 666, offline: bool | 
                         "set; teacher and student learn the same task"])
 
 
-CETL_SUITES = {"fashion-transfer": build_fashion_transfer, "fashion-kd": build_fashion_kd}
+def build_cifar10_s(per_class: int = 1000, rotation_train: int = 10000, split_seed: int = 666,
+                    offline: bool | None = None) -> Suite:
+    train, p_train = load_split("cifar10", "train", offline)
+    test, p_test = load_split("cifar10", "test", offline)
+    chosen, rest = stratified_subset(train["y"], 10 * per_class, split_seed)
+    rot_idx = np.sort(np.random.RandomState(split_seed).permutation(rest)[:rotation_train])
+    x_rot, y_rot = rotations(train["x"][rot_idx], split_seed)
+    x_rot_test, y_rot_test = rotations(test["x"][:2000], split_seed + 1)
+    y = train["y"].astype(np.int64)
+    tasks = [
+        Task("cifar10-rest", train["x"][rest], y[rest], test["x"], test["y"].astype(np.int64), 10,
+             {"source": "cifar10", "label_semantics": "cifar10"}),
+        Task("cifar10-rot", x_rot, y_rot, x_rot_test, y_rot_test, 4,
+             {"source": "cifar10", "label_semantics": "rotation k x 90 degrees"}),
+        Task("cifar10-s", train["x"][chosen], y[chosen], test["x"], test["y"].astype(np.int64), 10,
+             {"source": "cifar10", "label_semantics": "cifar10"}),
+    ]
+    notes = [f"cifar10-s: {len(chosen)} training images ({per_class} per class, stratified, seed {split_seed}), the "
+             "full test set (the paper: a random 20%)",
+             f"cifar10-rest: the other {len(rest)} training images (offline stand-in sources only); cifar10-rot: "
+             f"rotation prediction on {len(rot_idx)} of them"]
+    return Suite("cifar10-s", tasks, notes=notes, provenance=[p_train.to_dict(), p_test.to_dict()])
+
+
+CETL_SUITES = {"fashion-transfer": build_fashion_transfer, "fashion-kd": build_fashion_kd, "cifar10-s": build_cifar10_s}

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sharebench.benchmarks.sampling import parse_stream
-from sharebench.methods.cetl_nets import PlainNet, ReverseNet
+from sharebench.methods.cetl_nets import ImageNetSource, PlainNet, ReverseNet
 from sharebench.methods.fisher import dwa_penalty, flat_params, gfi, normalised, per_sample_sq_grads, relative_fisher
 from sharebench.methods.networks import backbone_layers
 from sharebench.methods.registry import Method, register
@@ -66,7 +66,8 @@ class ClassifierMethod(Method):
             raise ValueError(f"method {self.name!r} trains on the {role} task(s) of one label space; the suite's "
                              f"roles {self.tasks.roles or '(none)'} give {sorted(classes)} classes")
         specs = backbone_layers(self.backbone, (h, w, c), **self.backbone_options)
-        self.net = PlainNet(specs, classes.pop()).to(self.device)
+        self.net_classes = classes.pop()
+        self.net = PlainNet(specs, self.net_classes).to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), self.hparams["lr"],
                                     weight_decay=self.hparams["weight_decay"])
 
@@ -114,10 +115,17 @@ class SourceOnly(ClassifierMethod):
     HPARAMS: ClassVar[dict[str, Any]] = {**ClassifierMethod.HPARAMS, "lr": 1e-3, "weight_decay": 0.0}
 
 
-def frozen_source(models: dict[str, Any], device: torch.device) -> PlainNet:
-    """The model store's network `source` (a method holding `net`, or a module) in eval mode, without gradients."""
+def source_network(models: dict[str, Any]) -> PlainNet | ImageNetSource:
+    """The network `source`: a method's `net` from the model store, or pretrained ImageNet weights (the paper
+    profile's `requires: {source: {pretrained: torchvision:alexnet}}`) seen through ImageNetSource."""
     source = models["source"]
-    net = getattr(source, "net", source).to(device).eval()
+    net = getattr(source, "net", source)
+    return net if isinstance(net, (PlainNet, ImageNetSource)) else ImageNetSource(net)
+
+
+def frozen_source(models: dict[str, Any], device: torch.device) -> PlainNet | ImageNetSource:
+    """The source network in eval mode, without gradients."""
+    net = source_network(models).to(device).eval()
     for p in net.parameters():
         p.requires_grad_(False)
     return net
@@ -134,13 +142,19 @@ class FineTuneSource(ClassifierMethod):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        trunk = frozen_source(self.models, self.device).trunk.state_dict()
+        source = source_network(self.models)
+        if isinstance(source, ImageNetSource):  # FT-VGG: the ImageNet network itself, its last layer replaced
+            self.net = copy.deepcopy(source).requires_grad_(True)
+            self.net.head = nn.Linear(source.feature_dim, self.net_classes)
+            self.net.to(self.device)
+            self.opt = torch.optim.Adam(self.net.parameters(), self.hparams["lr"],
+                                        weight_decay=self.hparams["weight_decay"])
+            return
         try:
-            self.net.trunk.load_state_dict(trunk)
+            self.net.trunk.load_state_dict(source.trunk.state_dict())
         except RuntimeError as err:
             raise ValueError(f"method {self.name!r}: the source network's trunk does not fit backbone "
                              f"{self.backbone!r} {self.backbone_options or ''}: {str(err).splitlines()[0]}") from None
-        self.net.trunk.requires_grad_(True)
 
 
 @register("kd-hinton")
@@ -221,7 +235,7 @@ def _mse_one(call, x: Tensor, target: Tensor) -> Tensor:
 class CETL(Method):
     VARIANT: ClassVar[str] = "cetl"
     REQUIRES: ClassVar[tuple[str, ...]] = ("source",)
-    BACKBONES: ClassVar[tuple[str, ...]] = ("dkl-convnet",)  # T1 mirrors convolutions followed by dense layers
+    BACKBONES: ClassVar[tuple[str, ...]] = ("dkl-convnet", "ci-cnn")  # T1 mirrors convolutions, then dense layers
     STREAMS: ClassVar[dict[str, str]] = {"target": "target", "labelled": "target:labelled"}
     CODE_MODULES: ClassVar[tuple[str, ...]] = ("sharebench.methods.cetl_nets", "sharebench.methods.fisher")
     HPARAMS: ClassVar[dict[str, Any]] = {"lr": 2e-4, "weight_decay": 5e-4, "stage_steps": 20, "lambda_dwa": 100.0,

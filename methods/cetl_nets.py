@@ -11,9 +11,15 @@ convolution with the mirrored channels, BN and ReLU, the last one to the image c
 
 from __future__ import annotations
 
+import copy
+
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sharebench.methods.networks import LayerSpec
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 class PlainNet(nn.Module):
@@ -83,3 +89,28 @@ class ReverseNet(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         return self.up(self.fc(z).reshape(len(z), *self.shape))
 
+
+class ImageNetSource(nn.Module):
+    """An ImageNet network (torchvision / timm, the paper profile's S) seen as CETL needs it: images in [0, 1] of any
+    size and 1 or 3 channels are resized (bilinear) to `size`, gray ones replicated to RGB, normalised with ImageNet's
+    mean and std; `features` is the input of the last linear layer (AlexNet / VGG-16 fc7 4096, GoogLeNet pool5 1024,
+    ResNet-50 2048), `head` that layer (1,000 classes)."""
+
+    def __init__(self, model: nn.Module, size: int = 224):
+        super().__init__()
+        self.body = copy.deepcopy(model)
+        name, last = [(n, m) for n, m in self.body.named_modules() if isinstance(m, nn.Linear)][-1]
+        parent = self.body.get_submodule(name.rpartition(".")[0]) if "." in name else self.body
+        setattr(parent, name.rpartition(".")[2], nn.Identity())
+        self.head, self.feature_dim, self.size = last, last.in_features, size
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def features(self, x: Tensor) -> Tensor:
+        x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
+        x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        out = self.body((x - self.mean) / self.std)
+        return getattr(out, "logits", out)  # GoogLeNet in train mode returns a namedtuple
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))

@@ -94,6 +94,23 @@ def dkl_convnet(input_shape: tuple[int, int, int], channels: int = 32, hidden: i
     return [*_conv_stack(c, channels, 3), LayerSpec("fc1", "dense", flat, hidden)]
 
 
+def ci_cnn(input_shape: tuple[int, int, int], width: float = 1.0) -> list[LayerSpec]:
+    """CETL's CI-CNN (Chen et al. 4.1.1; specs/cetl.md 2.1.2): AlexNet's five convolutions and two dense layers with
+    3x3 kernels and about 1/2 (convolutions) and 1/4 (dense) of its widths: conv 48-128-192-192-128 with BN, ReLU and
+    2x2 max-pooling after the 1st, 2nd and 5th, dense 1024-1024 with dropout 0.5 (3.99 M parameters at 32 px with
+    10 classes, < 10% of AlexNet's 61 M). The widths are the spec's choice; the paper gives the ratios only."""
+    h, w, c = input_shape
+    if h % 8 or w % 8:
+        raise ValueError(f"ci-cnn pools three times: image sides must be divisible by 8, got {h}x{w}")
+    widths = [max(1, round(n * width)) for n in (48, 128, 192, 192, 128)]
+    dense = max(1, round(1024 * width))
+    convs = [LayerSpec(f"conv{i + 1}", "conv", c if i == 0 else widths[i - 1], n, batchnorm=True, pool=i in (0, 1, 4))
+             for i, n in enumerate(widths)]
+    flat = widths[-1] * (h // 8) * (w // 8)
+    return [*convs, LayerSpec("fc6", "dense", flat, dense, dropout=0.5),
+            LayerSpec("fc7", "dense", dense, dense, dropout=0.5)]
+
+
 def routing_convnet(input_shape: tuple[int, int, int], channels: int = 32, hidden: int = 128,
                     dense_layers: int = 3) -> list[LayerSpec]:
     """The CIFAR-100 network of Routing Networks as used by LWS (Sec. IV-B): 4 x conv-BN-ReLU-pool with
@@ -218,7 +235,7 @@ def began(input_shape: tuple[int, int, int], **_: object) -> list[LayerSpec]:
 
 
 BACKBONES: dict[str, Callable[..., list[LayerSpec]]] = {
-    "dkl-convnet": dkl_convnet, "routing-convnet": routing_convnet, "slo-convnet": slo_convnet,
+    "dkl-convnet": dkl_convnet, "ci-cnn": ci_cnn, "routing-convnet": routing_convnet, "slo-convnet": slo_convnet,
     "resnet18": resnet18, "resnet38": resnet38, "mlp": mlp, "jae-mlp": jae_mlp, "ae9": ae9,
     "dcgan": dcgan, "began": began, "inception-v3": inception_v3}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +29,7 @@ from sharebench.methods.fisher import (
 )
 from tests.test_runner import strip
 
+REPO = Path(__file__).resolve().parents[1]
 SPEC = TaskSpec(["src", "tgt"], [10, 10], (16, 16, 1), ("source", "target"))
 
 
@@ -250,19 +252,21 @@ def test_the_report_section_transcribes_tables_2_to_5_with_their_literature_rows
     assert table5.paper[("CETL", "MN-US")].mean == 92.96 and table5.paper[("Source", "US-MN")].mean == 65.77
     assert any(name.startswith("DRCN") and cols["US-MN"] == 88.67 for name, cols in table5.literature)
     assert [ref.mean for ref in table2.paper.values()] == [61.29, 62.41, 62.63, 63.97, 64.19, 65.33]
-    assert sorted(ref.mean for ref in table3.paper.values()) == [61.29, 61.35, 65.33]
+    assert sorted(ref.mean for ref in table3.paper.values()) == [61.29, 61.35, 64.37, 65.14, 65.33, 65.57]
     assert {row: ref.mean for (row, _), ref in table4.paper.items()}["Teacher"] == 91.86
     assert any(name.startswith("FSP") and 88.70 in cols.values() for name, cols in table4.literature)
     assert {c.experiment for c in cetl.CLAIMS} == {"cetl-tl", "cetl-kd", "cetl-da-mn-us", "cetl-da-us-mn"}
     assert {(c.a, c.b) for c in cetl.CLAIMS if c.small} == {("cetl-u", "cetl-f"), ("cetl-fi", "cetl-e"),
-                                                             ("ft-source", "target-only")}
-    params = load_params()
-    for profile in ("quick", "small"):
-        exps = {e.name: e for e in experiments(params, profile)[0]}
-        for claim in cetl.CLAIMS:  # every claim names arms its experiment has (some are dropped in quick)
-            exp = exps[claim.experiment]
-            assert exp.benchmark == "cetl"
-            assert profile == "quick" or {claim.a, claim.b} <= set(exp.arms), (claim, profile)
+                                                             ("ft-source", "target-only"), ("ft-vgg16", "target-only")}
+    params = load_params(REPO / "params.yaml")
+    arms = {}  # every claim names arms its experiment has in some profile
+    for profile in ("quick", "small", "paper"):
+        for exp in experiments(params, profile)[0]:
+            arms.setdefault(exp.name, set()).update(exp.arms)
+    for claim in cetl.CLAIMS:
+        assert {claim.a, claim.b} <= arms[claim.experiment], claim
+    small = {e.name: e for e in experiments(params, "small")[0]}
+    assert {"cetl-f", "cetl-u", "cetl-fi", "cetl-rot", "cetl-random", "ft-source"} <= set(small["cetl-tl"].arms)
 
 
 @pytest.mark.parametrize("shape", [(16, 16, 1), (28, 28, 1), (32, 32, 3)])
@@ -418,6 +422,11 @@ def test_the_transfer_suites_keep_the_target_small_and_the_rotation_source_disjo
     x_rot, k = cetl_suites.rotations(target.x_train[:4], 0)
     for img, turned, r in zip(target.x_train[:4], x_rot, k):
         np.testing.assert_array_equal(np.rot90(img, int(r), axes=(0, 1)), turned)
+    cifar = cetl_suites.build_cifar10_s(per_class=5, rotation_train=100)
+    assert [t.name for t in cifar.tasks] == ["cifar10-rest", "cifar10-rot", "cifar10-s"]
+    rest, rot, target = cifar.tasks
+    assert len(target.y_train) == 50 and len(rest.y_train) == 250 and len(target.y_test) == 50
+    assert not ids(rest.x_train) & ids(target.x_train) and ids(rot.x_train) <= ids(rest.x_train)
     kd = cetl_suites.build_fashion_kd(train=100)
     assert [t.name for t in kd.tasks] == ["fashion"] and len(kd.tasks[0].y_train) == 100
 
@@ -479,3 +488,52 @@ def test_mcd_discrepancy_is_the_mean_absolute_softmax_difference():
     r1, r2 = torch.rand(2, 1, 4, 4), torch.rand(2, 1, 4, 4)  # disc2: the softmax over each image's pixels
     expected = (torch.softmax(r1.reshape(2, 16), 1) - torch.softmax(r2.reshape(2, 16), 1)).abs().mean()
     torch.testing.assert_close(discrepancy(r1, r2), expected)
+
+
+# -- the paper profile: CI-CNN, ImageNet sources, CIFAR-10-s
+
+def test_ci_cnn_has_the_spec_widths_and_under_a_tenth_of_alexnets_parameters():
+    from sharebench.methods.cetl_nets import PlainNet, ReverseNet
+    from sharebench.methods.networks import backbone_layers
+
+    specs = backbone_layers("ci-cnn", (32, 32, 3))
+    assert [s.out_features for s in specs] == [48, 128, 192, 192, 128, 1024, 1024]
+    assert [s.pool for s in specs[:5]] == [True, True, False, False, True] and specs[5].in_features == 2048
+    net = PlainNet(specs, 10)
+    assert sum(p.numel() for p in net.parameters()) == 3_990_138  # specs/cetl.md 2.1.2: 3.99 M, < 6.1 M
+    assert ReverseNet(specs, 4096, (32, 32, 3))(torch.rand(2, 4096)).shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize("name,dim", [("alexnet", 4096), ("resnet18", 512)])
+def test_an_imagenet_network_gives_its_penultimate_features_at_224_px(name, dim):
+    import torchvision
+
+    from sharebench.methods.cetl_nets import ImageNetSource
+
+    torch.manual_seed(0)
+    model = torchvision.models.get_model(name, weights=None).eval()
+    source = ImageNetSource(model).eval()
+    x = torch.rand(2, 1, 32, 32)  # gray, CIFAR-sized: replicated to RGB and resized
+    assert source.feature_dim == dim and source.features(x).shape == (2, dim)
+    rgb = torch.nn.functional.interpolate(x.expand(-1, 3, -1, -1), size=(224, 224), mode="bilinear")
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(source(x), model((rgb - mean) / std))
+    spec = TaskSpec(["tgt"], [10], (32, 32, 1), ("target",))
+    m = create_method("cetl", spec, "ci-cnn", {"stage_steps": 1, "fisher_samples": 2}, total_iterations=3,
+                      models={"source": model})
+    assert m.s.feature_dim == dim and m.hz[0].out_features == dim  # T2's fc7 (1024) -> S's width
+    ft = create_method("ft-source", spec, "ci-cnn", models={"source": model})
+    assert ft.net.head.out_features == 10 and all(p.requires_grad for p in ft.net.parameters())
+    assert not any(p.requires_grad for p in m.s.parameters()) and model.training is False
+
+
+def test_the_paper_profile_transfers_to_cifar10_s_from_torchvision_weights():
+    params = load_params(REPO / "params.yaml")
+    exp = {e.name: e for e in experiments(params, "paper")[0]}["cetl-tl"]
+    assert exp.suite == "cifar10-s" and exp.backbone == "ci-cnn" and exp.iterations == 3 * 79 * 100
+    assert exp.requirements("cetl")["source"].pretrained == "torchvision:alexnet"
+    assert exp.requirements("ft-vgg16")["source"].pretrained == "torchvision:vgg16"
+    assert exp.requirements("target-only") == {}
+    assert exp.requirements("cetl-random")["source"].untrained

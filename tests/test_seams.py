@@ -179,18 +179,21 @@ def test_sgd_with_a_schedule_resumes_exactly():
 # -- the model store
 
 def test_a_required_model_is_trained_first_and_kept_under_its_hash():
-    teacher = {**BASE, "methods": {"isolated": {}}}
-    student = {**BASE, "methods": {"isolated": {}}, "requires": {"teacher": {"experiment": "teacher",
-                                                                              "arm": "isolated", "seed": 0}}}
+    roles = {"roles": {"plain": "target"}, "eval_tasks": ["target"], "backbone": "dkl-convnet", "backbone_options": {}}
+    teacher = {**BASE, **roles, "methods": {"target-only": {"schedule": "every"}}, "reference": "target-only"}
+    student = {**BASE, **roles, "methods": {"kd-hinton": {"schedule": "every"}, "target-only": {}},
+               "reference": "kd-hinton",
+               "requires": {"source": {"experiment": "teacher", "arm": "target-only", "seed": 0}}}
     params = params_with(teacher=teacher, student=student)
     exps, _ = experiments(params, "quick")
     s = next(e for e in exps if e.name == "student")
-    t_job = Job(s.requires["teacher"].experiment, "isolated", 0)
+    t_job = Job(s.requires["source"].experiment, "target-only", 0)
     save_suite(build_suite("embedded"))
     assert not model_path(t_job.hash).exists()
-    rec = run_job(Job(s, "isolated", 0), progress=False)
+    rec = run_job(Job(s, "kd-hinton", 0), progress=False)
     assert model_path(t_job.hash).exists() and is_done(t_job)
-    assert rec["config"]["requires"] == {"teacher": {"experiment": "teacher", "arm": "isolated", "seed": 0}}
+    assert rec["config"]["requires"] == {"source": {"experiment": "teacher", "arm": "target-only", "seed": 0}}
+    assert s.requirements("target-only") == {}  # an arm whose method needs no network neither waits nor depends
 
 
 def test_pretrained_weights_offline_name_what_is_missing():

@@ -27,7 +27,9 @@ LABELS = {"source-only": "Source", "cetl": "CETL", "cetl-e": "CETL_e (no Fisher 
           "cetl-f": "CETL_f (T1 fixed after warm-up)", "cetl-u": "CETL_u (T1 updated after warm-up)",
           "ft-source": "FT (source fine-tuned; the paper's FT-VGG)", "cetl-rot": "CETL, second source",
           "cetl-random": "CETL, untrained source (control)", "kd-hinton": "KD (Hinton et al.)",
-          "teacher": "Teacher", "cetl-mcd": "released code (MCD-style, no GFI), not the paper"}
+          "teacher": "Teacher", "cetl-vgg16": "CETL, S = VGG-16", "cetl-googlenet": "CETL, S = GoogLeNet",
+          "cetl-resnet50": "CETL, S = ResNet-50", "ft-vgg16": "FT-VGG", "cetl-rest": "CETL, in-domain stand-in S",
+          "cetl-mcd": "released code (MCD-style, no GFI), not the paper"}
 METRIC = "accuracy_task_mean"  # the target task alone (eval_tasks: [target])
 TL, KD = "cetl-tl", "cetl-kd"
 DA = {"cetl-da-mn-us": "MN-US", "cetl-da-us-mn": "US-MN"}  # the built columns of Table 5
@@ -36,13 +38,18 @@ CIFAR = "CIFAR-10-s + CI-CNN (here: cetl-tl's target)"
 TABLE2 = {"target-only": 61.29, "cetl-f": 62.41, "cetl-u": 62.63, "cetl-e": 63.97, "cetl-fi": 64.19, "cetl": 65.33}
 TABLE3_STL10 = {"AlexNet": 62.98, "VGG": 62.61, "GoogLeNet": 62.30, "ResNet-50": 62.77,
                 "CI-CNN trained on CIFAR-100": 65.49, "Baseline": 60.52, "FT-VGG": 61.17}
-TABLE3_ROWS = [  # (our arm, our label, the paper's number on CIFAR-10-s for the row it stands for, or None)
-    ("cetl", "CETL, S trained with labels on another dataset (paper: AlexNet from ImageNet)", 65.33),
-    ("cetl-rot", "CETL, S without the target's kind of labels (small: rotation prediction; quick: rotated digits)",
-     None),
-    ("cetl-random", "CETL, untrained S (control, not in the paper)", None),
+TABLE3_ROWS = [  # (our arm, our label, the paper's number on CIFAR-10-s for that row, or None)
+    ("cetl", "AlexNet (ImageNet; quick / small: S trained with labels on another dataset)", 65.33),
+    ("cetl-vgg16", "VGG (ImageNet; VGG-16)", 65.57),
+    ("cetl-googlenet", "GoogLeNet (ImageNet)", 65.14),
+    ("cetl-resnet50", "ResNet-50 (ImageNet)", 64.37),
+    ("cetl-rest", "stand-in: CI-CNN on the other 40,000 CIFAR-10 training images (paper profile)", None),
+    ("cetl-rot", "stand-in: rotation prediction (paper: on CIFAR-10 outside CIFAR-10-s; small: on Fashion-MNIST "
+                 "outside the target; quick: rotated digits with labels)", None),
+    ("cetl-random", "control: an untrained S (not in the paper)", None),
     ("target-only", "Baseline (CI-CNN alone)", 61.29),
-    ("ft-source", "FT (paper: FT-VGG)", 61.35),
+    ("ft-vgg16", "FT-VGG", 61.35),
+    ("ft-source", "FT of the suite's source network (quick / small)", None),
 ]
 TABLE4 = {  # teacher ResNet-26 -> student CI-CNN; row labels reconstructed (specs/cetl.md 1.4)
     "teacher": {"CIFAR-10": 91.86, "CIFAR-100": 65.23},
@@ -78,14 +85,14 @@ TABLES = [
     Table("Table 3: different source networks, target test accuracy", METRIC,
           [(label, {"arm": a}) for a, label, _ in TABLE3_ROWS], [(CIFAR, {"experiment": TL})],
           {(label, CIFAR): Ref(v, n=1) for _, label, v in TABLE3_ROWS if v is not None},
-          literature=[("CETL, S = VGG (ImageNet)", {CIFAR: 65.57}),
-                      ("CETL, S = GoogLeNet (ImageNet)", {CIFAR: 65.14}),
-                      ("CETL, S = ResNet-50 (ImageNet)", {CIFAR: 64.37})],
           note="The paper's STL-10 column (target STL-10 + CI-CNN): " + ", ".join(
               f"{k} {v:.2f}" for k, v in TABLE3_STL10.items()) + " (its best source, the CI-CNN trained on "
-              "CIFAR-100, is the paper's evidence that source data matters more than source architecture). Not run "
-              "here: it needs STL-10 and CIFAR-100. The untrained source is our control: what the coupled "
-              "reconstruction gives without any source knowledge. " + STAND_IN),
+              "CIFAR-100, is the paper's evidence that source data matters more than source architecture). Not built "
+              "yet: it needs STL-10 and CIFAR-100. The paper's ImageNet networks are Caffe's; the paper profile uses "
+              "torchvision's IMAGENET1K_V1 weights (AlexNet 64-192-384-256-256 without LRN; GoogLeNet ported from "
+              "TensorFlow), images resized to 224 px with ImageNet's normalisation. The untrained source is our "
+              "control: what the coupled reconstruction gives without any source knowledge. The quick and small "
+              "profiles run on offline stand-ins (specs/cetl.md 3.4, 4): orientation only, no cell verdict."),
     Table("Table 4: knowledge distillation, student test accuracy", METRIC,
           [(LABELS[a], {"arm": a}) for a in TABLE4], [(KD_COLUMN, {"experiment": KD})],
           {(LABELS[a], KD_COLUMN): Ref(v["CIFAR-10"], n=1) for a, v in TABLE4.items()},
@@ -130,9 +137,13 @@ CLAIMS = [
            small=True),
     _claim(TL, "cetl-fi", "cetl-e", "C1c: plain Fisher over none (CETL_fi > CETL_e; paper: +0.22, \"not much\")",
            "steps", small=True),
-    _claim(TL, "cetl-rot", "target-only", "C2a: CETL with the second source beats the baseline", "table3"),
-    _claim(TL, "cetl", "ft-source", "C2b: CETL beats fine-tuning the source", "table3"),
-    _claim(TL, "ft-source", "target-only", "C2b: fine-tuning gives little (paper: +0.06)", "steps", small=True),
+    *[_claim(TL, a, "target-only", f"C2a: CETL with S = {name} beats the baseline", "table3")
+      for a, name in (("cetl-vgg16", "VGG"), ("cetl-googlenet", "GoogLeNet"), ("cetl-resnet50", "ResNet-50"),
+                      ("cetl-rest", "the in-domain stand-in"), ("cetl-rot", "the rotation stand-in"))],
+    _claim(TL, "cetl-vgg16", "ft-vgg16", "C2b: CETL beats fine-tuning VGG", "table3"),
+    _claim(TL, "ft-vgg16", "target-only", "C2b: fine-tuning VGG gives little (paper: +0.06)", "steps", small=True),
+    _claim(TL, "cetl", "ft-source", "C2b (quick / small): CETL beats fine-tuning the suite's source", "table3"),
+    _claim(TL, "ft-source", "target-only", "C2b (quick / small): fine-tuning gives little", "steps", small=True),
     _claim(TL, "cetl", "cetl-random", "control: the trained source beats an untrained one (not a paper claim)",
            "table3"),
     _claim(KD, "cetl", "target-only", "C4: CETL beats the student alone", "table4"),
@@ -156,7 +167,8 @@ def figures(active: dict, frames: dict[str, pd.DataFrame], out: Path) -> list[st
 PAPER = Paper(
     key="cetl", title="Chen, Zhang & Dong: coupled end-to-end transfer learning with generalized Fisher information",
     source="Chen et al., Tables 2-5 (target test accuracy %, one run per cell, no spread)",
-    tables=TABLES, claims=CLAIMS, settings={}, labels=LABELS, figures=figures,
+    tables=TABLES, claims=CLAIMS, labels=LABELS, figures=figures,
+    settings={TL: {"suite": "cifar10-s", "backbone": "ci-cnn", "iterations": 23700}},  # the paper profile's
     intro="The target task's test accuracy (%). Built so far: offline analogues of Tables 2-4 (transfer from a "
           "source network trained by the suite, distillation from a wider teacher) and Table 5's MNIST <-> USPS "
           "columns; the paper profile (CIFAR-10-s, STL-10, CIFAR-100, SVHN, ImageNet sources) is not built yet. "
