@@ -12,11 +12,16 @@ ResNet-26 into its CI-CNN; neither fits two CPU cores. These suites keep the str
   training set (seed 666; "we randomly select only 20% of the original training data"), the full test set; beside it,
   for the offline stand-in sources, `cifar10-rest` (the other 40,000 training images with their labels) and
   `cifar10-rot` (rotation prediction on 10,000 of them).
+- `drcn-mnist-usps`, `drcn-svhn-mnist` (Table 5, paper profile): DRCN's protocol, which the paper follows ("the
+  same settings used in [10]"): complete training sets (MNIST 60,000, USPS 7,291 from the official LIBSVM files,
+  SVHN 73,257 without `extra`), full test sets, everything gray and resized (bilinear) to 32 x 32.
 - `fashion-kd` (Table 4): one task, Fashion-MNIST with 10,000 stratified training images and its test set; teacher
   and student learn the same task, as in the paper's CIFAR-10 / CIFAR-100 distillation.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -98,4 +103,29 @@ def build_cifar10_s(per_class: int = 1000, rotation_train: int = 10000, split_se
     return Suite("cifar10-s", tasks, notes=notes, provenance=[p_train.to_dict(), p_test.to_dict()])
 
 
-CETL_SUITES = {"fashion-transfer": build_fashion_transfer, "fashion-kd": build_fashion_kd, "cifar10-s": build_cifar10_s}
+def _gray32(x: np.ndarray) -> np.ndarray:
+    """uint8 [N, H, W, C] -> PIL "L" gray, bilinear to 32 x 32: [N, 32, 32, 1]."""
+    from PIL import Image
+
+    mode = "RGB" if x.shape[3] == 3 else "L"
+    return np.stack([np.asarray(Image.fromarray(img if mode == "RGB" else img[..., 0], mode).convert("L")
+                                .resize((32, 32), Image.BILINEAR)) for img in x])[..., None]
+
+
+def build_drcn_digits(sources: tuple[str, str], offline: bool | None = None) -> Suite:
+    """Two digit domains in DRCN's protocol (complete official splits, gray, 32 px), in the given order."""
+    provenance: list[dict] = []
+    tasks = []
+    for name in sources:
+        train, p_train = load_split(name, "train", offline)
+        test, p_test = load_split(name, "test", offline)
+        provenance += [p_train.to_dict(), p_test.to_dict()]
+        tasks.append(Task(name, _gray32(train["x"]), train["y"].astype(np.int64), _gray32(test["x"]),
+                          test["y"].astype(np.int64), 10, {"source": name, "label_semantics": "digits"}))
+    return Suite("drcn-" + "-".join(sources), tasks, provenance=provenance,
+                 notes=["DRCN's protocol: complete official training and test sets, gray, bilinear to 32 x 32"])
+
+
+CETL_SUITES = {"fashion-transfer": build_fashion_transfer, "fashion-kd": build_fashion_kd, "cifar10-s": build_cifar10_s,
+               "drcn-mnist-usps": functools.partial(build_drcn_digits, ("mnist", "usps")),
+               "drcn-svhn-mnist": functools.partial(build_drcn_digits, ("svhn", "mnist"))}

@@ -235,7 +235,7 @@ def _mse_one(call, x: Tensor, target: Tensor) -> Tensor:
 class CETL(Method):
     VARIANT: ClassVar[str] = "cetl"
     REQUIRES: ClassVar[tuple[str, ...]] = ("source",)
-    BACKBONES: ClassVar[tuple[str, ...]] = ("dkl-convnet", "ci-cnn")  # T1 mirrors convolutions, then dense layers
+    BACKBONES: ClassVar[tuple[str, ...]] = ("dkl-convnet", "ci-cnn", "drcn-digits")  # T1 mirrors conv, then dense
     STREAMS: ClassVar[dict[str, str]] = {"target": "target", "labelled": "target:labelled"}
     CODE_MODULES: ClassVar[tuple[str, ...]] = ("sharebench.methods.cetl_nets", "sharebench.methods.fisher")
     HPARAMS: ClassVar[dict[str, Any]] = {"lr": 2e-4, "weight_decay": 5e-4, "stage_steps": 20, "lambda_dwa": 100.0,

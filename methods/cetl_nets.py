@@ -32,8 +32,8 @@ class PlainNet(nn.Module):
         for s in specs:
             if s.kind == "conv":
                 bias = (not s.batchnorm) if s.bias is None else s.bias
-                layers.append(nn.Conv2d(s.in_features, s.out_features, s.kernel, stride=s.stride, padding=1,
-                                        bias=bias))
+                layers.append(nn.Conv2d(s.in_features, s.out_features, s.kernel, stride=s.stride,
+                                        padding=(s.kernel - 1) // 2, bias=bias))  # 3x3: 1, 5x5: 2 (size kept)
                 layers += [nn.BatchNorm2d(s.out_features)] if s.batchnorm else []
                 layers += [nn.ReLU()] if s.activation else []
                 layers += [nn.MaxPool2d(2)] if s.pool else []
@@ -82,7 +82,8 @@ class ReverseNet(nn.Module):
             before, after = sizes[len(convs) - 1 - i], sizes[len(convs) - i]
             up += [nn.Upsample(size=before, mode="nearest")] if before != after else []  # "unpooling" (7 -> 14 too)
             last = i == len(convs) - 1
-            up.append(nn.ConvTranspose2d(s.out_features, s.in_features, 3, stride=1, padding=1))
+            k = s.kernel if s.kernel % 2 else 3  # the mirrored kernel (odd sizes keep the size at stride 1)
+            up.append(nn.ConvTranspose2d(s.out_features, s.in_features, k, stride=1, padding=(k - 1) // 2))
             up += [nn.Sigmoid()] if last else [nn.BatchNorm2d(s.in_features), nn.ReLU()]
         self.up = nn.Sequential(*up)
 

@@ -111,6 +111,20 @@ def ci_cnn(input_shape: tuple[int, int, int], width: float = 1.0) -> list[LayerS
             LayerSpec("fc7", "dense", dense, dense, dropout=0.5)]
 
 
+def drcn_digits(input_shape: tuple[int, int, int]) -> list[LayerSpec]:
+    """DRCN's digit ConvNet (Ghifary et al. 2016, Sec. 4; CETL's Table 5 follows its settings): conv5x5 100 - pool -
+    conv5x5 150 - pool - conv3x3 200 - dense 1024 - dense 1024, ReLU, 32 x 32 gray input (specs/cetl.md 2.1.4:
+    recalled from the DRCN paper; its released code uses Dense(1000)). No batch norm, as DRCN."""
+    h, w, c = input_shape
+    if h % 4 or w % 4:
+        raise ValueError(f"drcn-digits pools twice: image sides must be divisible by 4, got {h}x{w}")
+    return [LayerSpec("conv1", "conv", c, 100, pool=True, kernel=5),
+            LayerSpec("conv2", "conv", 100, 150, pool=True, kernel=5),
+            LayerSpec("conv3", "conv", 150, 200),
+            LayerSpec("fc4", "dense", 200 * (h // 4) * (w // 4), 1024),
+            LayerSpec("fc5", "dense", 1024, 1024)]
+
+
 def routing_convnet(input_shape: tuple[int, int, int], channels: int = 32, hidden: int = 128,
                     dense_layers: int = 3) -> list[LayerSpec]:
     """The CIFAR-100 network of Routing Networks as used by LWS (Sec. IV-B): 4 x conv-BN-ReLU-pool with
@@ -235,7 +249,8 @@ def began(input_shape: tuple[int, int, int], **_: object) -> list[LayerSpec]:
 
 
 BACKBONES: dict[str, Callable[..., list[LayerSpec]]] = {
-    "dkl-convnet": dkl_convnet, "ci-cnn": ci_cnn, "routing-convnet": routing_convnet, "slo-convnet": slo_convnet,
+    "dkl-convnet": dkl_convnet, "ci-cnn": ci_cnn, "drcn-digits": drcn_digits, "routing-convnet": routing_convnet,
+    "slo-convnet": slo_convnet,
     "resnet18": resnet18, "resnet38": resnet38, "mlp": mlp, "jae-mlp": jae_mlp, "ae9": ae9,
     "dcgan": dcgan, "began": began, "inception-v3": inception_v3}
 

@@ -255,7 +255,7 @@ def test_the_report_section_transcribes_tables_2_to_5_with_their_literature_rows
     assert sorted(ref.mean for ref in table3.paper.values()) == [61.29, 61.35, 64.37, 65.14, 65.33, 65.57]
     assert {row: ref.mean for (row, _), ref in table4.paper.items()}["Teacher"] == 91.86
     assert any(name.startswith("FSP") and 88.70 in cols.values() for name, cols in table4.literature)
-    assert {c.experiment for c in cetl.CLAIMS} == {"cetl-tl", "cetl-kd", "cetl-da-mn-us", "cetl-da-us-mn"}
+    assert {c.experiment for c in cetl.CLAIMS} == {"cetl-tl", "cetl-kd", *cetl.DA}
     assert {(c.a, c.b) for c in cetl.CLAIMS if c.small} == {("cetl-u", "cetl-f"), ("cetl-fi", "cetl-e"),
                                                              ("ft-source", "target-only"), ("ft-vgg16", "target-only")}
     params = load_params(REPO / "params.yaml")
@@ -427,6 +427,17 @@ def test_the_transfer_suites_keep_the_target_small_and_the_rotation_source_disjo
     rest, rot, target = cifar.tasks
     assert len(target.y_train) == 50 and len(rest.y_train) == 250 and len(target.y_test) == 50
     assert not ids(rest.x_train) & ids(target.x_train) and ids(rot.x_train) <= ids(rest.x_train)
+    def rgb_or_gray(name, split, offline=None):
+        arrays, prov = fake(name, split)
+        if name == "svhn":  # SVHN in colour at 32 px, the others gray at 28
+            arrays["x"] = np.repeat(np.pad(arrays["x"], ((0, 0), (2, 2), (2, 2), (0, 0))), 3, axis=3)
+        return arrays, prov
+
+    monkeypatch.setattr(cetl_suites, "load_split", rgb_or_gray)
+    drcn = build_suite("drcn-svhn-mnist")
+    assert [t.name for t in drcn.tasks] == ["svhn", "mnist"] and drcn.image_shape == (32, 32, 1)
+    assert len(drcn.tasks[0].y_train) == 300 and len(drcn.tasks[1].y_test) == 50  # complete splits
+    monkeypatch.setattr(cetl_suites, "load_split", fake)
     kd = cetl_suites.build_fashion_kd(train=100)
     assert [t.name for t in kd.tasks] == ["fashion"] and len(kd.tasks[0].y_train) == 100
 
@@ -491,6 +502,21 @@ def test_mcd_discrepancy_is_the_mean_absolute_softmax_difference():
 
 
 # -- the paper profile: CI-CNN, ImageNet sources, CIFAR-10-s
+
+def test_drcn_digits_and_its_mirror_keep_the_5x5_kernels():
+    from sharebench.methods.cetl_nets import PlainNet, ReverseNet
+    from sharebench.methods.networks import backbone_layers
+
+    specs = backbone_layers("drcn-digits", (32, 32, 1))
+    net = PlainNet(specs, 10)
+    convs = [m for m in net.trunk if isinstance(m, nn.Conv2d)]
+    assert [c.weight.shape[0] for c in convs] == [100, 150, 200] and convs[0].kernel_size == (5, 5)
+    assert net.features(torch.rand(2, 1, 32, 32)).shape == (2, 1024)
+    t1 = ReverseNet(specs, 1024, (32, 32, 1))
+    mirrors = [m for m in t1.up if isinstance(m, nn.ConvTranspose2d)]
+    assert [m.weight.shape for m in mirrors] == [c.weight.shape for c in reversed(convs)]
+    assert t1(torch.rand(2, 1024)).shape == (2, 1, 32, 32)
+
 
 def test_ci_cnn_has_the_spec_widths_and_under_a_tenth_of_alexnets_parameters():
     from sharebench.methods.cetl_nets import PlainNet, ReverseNet
