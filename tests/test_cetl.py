@@ -563,3 +563,28 @@ def test_the_paper_profile_transfers_to_cifar10_s_from_torchvision_weights():
     assert exp.requirements("ft-vgg16")["source"].pretrained == "torchvision:vgg16"
     assert exp.requirements("target-only") == {}
     assert exp.requirements("cetl-random")["source"].untrained
+
+
+def test_figure_2_draws_the_normalised_curves_and_counts_the_seeds_where_the_bound_holds(tmp_path):
+    import pandas as pd
+
+    from sharebench.benchmarks.papers import cetl_figures
+
+    rows = []
+    for seed, gap in ((0, 0.3), (1, -0.1)):  # seed 1's LHS exceeds its RHS at the last evaluation
+        for i, it in enumerate((60, 120, 180)):
+            acc = 0.5 + 0.1 * i
+            rows.append({"experiment": "da", "method": "cetl", "seed": seed, "iteration": it,
+                         "accuracy_task_mean": acc, "cetl_loss3": 1.0 / (i + 1), "cetl_dwa1": [0.1, 0.3, 0.2][i],
+                         "cetl_rhs_source": 0.1, "cetl_rhs": (1 - acc) + (gap if i == 2 else 0.3)})
+    curves = pd.DataFrame(rows)
+    assert cetl_figures.bound_check(curves.assign(lhs=1 - curves.accuracy_task_mean)) == (1, 2)
+    norm = cetl_figures._normalised_mean(curves, "cetl_dwa1")
+    assert norm.tolist() == pytest.approx([1 / 3, 1.0, 2 / 3])  # each seed over its own maximum, then the mean
+
+    class Exp:
+        arms, profile = {"cetl": None}, "quick"
+
+    lines = cetl_figures.figure2({"da": Exp()}, curves, tmp_path, {"cetl": "CETL"})
+    assert (tmp_path / "figures" / "da-figure2.png").stat().st_size > 1000
+    assert any("in 1 of 2 seeds" in line for line in lines)
