@@ -8,7 +8,15 @@ import os
 import sys
 from pathlib import Path
 
-from sharebench.benchmarks.config import ConfigError, Experiment, active_profile, experiments, load_params
+from sharebench.benchmarks.config import (
+    ConfigError,
+    Experiment,
+    active_profile,
+    experiments,
+    has_profile,
+    load_params,
+    results_root,
+)
 from sharebench.benchmarks.executors import EXECUTORS
 
 log = logging.getLogger("sharebench")
@@ -58,6 +66,12 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    params = load_params(args.params)
+    profile = active_profile(params, args.profile)
+    if args.experiment and not any(has_profile(name, params, profile) for name in args.experiment):
+        write_status([], list(args.experiment), profile)  # a dvc stage outside the profile: no torch import
+        log.info("experiment(s) %s have no settings for profile %s; not run", ", ".join(args.experiment), profile)
+        return 0
     from sharebench.benchmarks.runner import Job, run_jobs
 
     params, profile, exps, skipped = _load(args)
@@ -88,7 +102,6 @@ def write_status(exps: list[Experiment], skipped: list[str], profile: str) -> No
     """results/runs/<experiment>/status.json: what the active profile asks of each experiment."""
     import json
 
-    from sharebench.benchmarks.runner import results_root
     from sharebench.datasets.atomic import atomic_write_text
 
     for e in exps:

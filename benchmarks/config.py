@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -416,6 +417,19 @@ def resolve_experiment(name: str, raw: dict[str, Any], profile: str, params: dic
         eval_tasks=merged.get("eval_tasks"), roles=roles, target_labels=merged.get("target_labels", "all"),
         label_seed=int(merged.get("label_seed", 0)), input=_input(merged.get("input"), where_p),
         requires=_requirements(merged.get("requires"), params, profile, where_p, seen + (name,)))
+
+
+def results_root() -> Path:
+    return Path(os.environ.get("SHAREBENCH_RESULTS", "results"))
+
+
+def has_profile(name: str, params: dict[str, Any], profile: str) -> bool:
+    """Whether the experiment runs in the profile, read without resolving it (no torch import: `train` stages of
+    experiments outside the profile return in a fraction of a second)."""
+    raw_all = params.get("experiments") or {}
+    if name not in raw_all:
+        raise ConfigError(f"unknown experiment(s) {[name]}; known: {sorted(raw_all)}")
+    return (_extended(name, raw_all).get("profiles") or {}).get(profile) is not None
 
 
 def experiments(params: dict[str, Any], profile: str | None = None,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import os
 import platform
 import random
 import sys
@@ -31,7 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sharebench.benchmarks.config import Experiment, config_hash
+from sharebench.benchmarks.config import Experiment, config_hash, results_root  # noqa: F401 (re-exported)
 from sharebench.benchmarks.inputs import InputPipeline
 from sharebench.benchmarks.metrics import evaluate
 from sharebench.benchmarks.sampling import Batch, StreamSet, labelled_mask
@@ -65,10 +64,6 @@ class Job:
     @property
     def hash(self) -> str:
         return config_hash(self.config())
-
-
-def results_root() -> Path:
-    return Path(os.environ.get("SHAREBENCH_RESULTS", "results"))
 
 
 def record_path(exp: Experiment, method: str, seed: int, root: Path | None = None) -> Path:

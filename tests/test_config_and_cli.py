@@ -109,3 +109,15 @@ def test_prepare_with_corrupt_mirror_file_writes_no_suite(tmp_path: Path, monkey
     assert "checksum mismatch" in err and "f68b3c2dcbeaaa9fbdd348bbdeb94873" in err  # official train-images md5
     processed = Path(os.environ["SHAREBENCH_DATA"]) / "processed"
     assert not list(processed.glob("mnist-halves*")) if processed.exists() else True
+
+
+def test_a_train_stage_outside_the_profile_returns_without_importing_torch(tmp_path):
+    """dvc runs one train stage per experiment; those the profile does not run must cost nothing (no torch)."""
+    code = ("import sys; from sharebench.benchmarks.cli import main; "
+            f"rc = main(['train', '--params', {str(REPO / 'params.yaml')!r}, '--profile', 'quick', "
+            "'-e', 'cetl-da-sv-mn']); assert rc == 0 and 'torch' not in sys.modules, rc")
+    env = {"SHAREBENCH_RESULTS": str(tmp_path / "results"), "PATH": ""}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)
+    status = (tmp_path / "results" / "runs" / "cetl-da-sv-mn" / "status.json").read_text()
+    assert '"active": false' in status
+    assert main(["train", "--params", str(REPO / "params.yaml"), "-e", "no-such-experiment"]) == 2
