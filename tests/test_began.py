@@ -169,9 +169,9 @@ def test_a_began_job_records_samples_resumes_and_draws_figure6(tmp_path):
     """Through the runner on the embedded digits (16 px): samples in the record, a job killed after 6 of 8
     iterations resumes to the same record (IRLS reweighting in between), Figure 6 drawn with BEGAN's rows."""
     from sharebench.benchmarks.papers import zhang, zhang_figures
-    from sharebench.benchmarks.runner import Job, record_path, run_job
+    from sharebench.benchmarks.runner import Job, run_job
     from sharebench.datasets.suites import save_suite
-    from tests.test_runner import strip
+    from tests.test_runner import assert_resumes_exactly
 
     save_suite(build_suite("embedded"))
     raw = {"suite": "embedded", "backbone": "began", "reference": "began-irls",
@@ -181,11 +181,7 @@ def test_a_began_job_records_samples_resumes_and_draws_figure6(tmp_path):
     whole = run_job(Job(exp, "began-irls", 0), progress=False)
     assert 0 < whole["metrics"]["sample_coverage_mse"] < 1 and len(whole["artifacts"]["samples"]) == 5
     assert whole["curves"]["method"]["k_plain"][-1] > 0  # k per domain, recorded at every evaluation
-    record_path(exp, "began-irls", 0).unlink()
-    with pytest.raises(KeyboardInterrupt):
-        run_job(Job(exp, "began-irls", 0), progress=False, stop_after=6)
-    resumed = run_job(Job(exp, "began-irls", 0), progress=False)
-    assert resumed["resumed_from"] == 6 and strip(resumed) == strip(whole)
+    assert_resumes_exactly(exp, "began-irls", whole, 6)
     text = "\n".join(zhang_figures.figure6(exp, tmp_path, zhang.LABELS))
     assert "Ours (IRLS)" in zhang.LABELS["began-irls"] and "### Figure 6: samples, `tiny-began`" in text
     assert (tmp_path / "figures" / "tiny-began-fig6.png").stat().st_size > 1000

@@ -9,10 +9,10 @@ import torch
 
 from sharebench.benchmarks.config import resolve_experiment
 from sharebench.benchmarks.metrics import evaluate
-from sharebench.benchmarks.runner import Job, record_path, run_job
+from sharebench.benchmarks.runner import Job, run_job
 from sharebench.datasets.suites import build_suite, save_suite
 from sharebench.methods import TaskSpec, create_method
-from tests.test_runner import strip
+from tests.test_runner import assert_resumes_exactly
 
 SPEC = TaskSpec(["a", "b", "c"], [10, 10, 10], (16, 16, 1))
 
@@ -115,11 +115,7 @@ def test_a_gan_job_records_samples_and_resumes_across_the_finetune_switch(tmp_pa
     exp = resolve_experiment("tiny-gan", raw, "quick", {})
     whole = run_job(Job(exp, "gan-finetune", 0), progress=False)
     assert 0 < whole["metrics"]["sample_coverage_mse"] < 1 and len(whole["artifacts"]["samples"]) == 5
-    record_path(exp, "gan-finetune", 0).unlink()
-    with pytest.raises(KeyboardInterrupt):
-        run_job(Job(exp, "gan-finetune", 0), progress=False, stop_after=6)
-    resumed = run_job(Job(exp, "gan-finetune", 0), progress=False)
-    assert resumed["resumed_from"] == 6 and strip(resumed) == strip(whole)
+    assert_resumes_exactly(exp, "gan-finetune", whole, 6)
     from sharebench.benchmarks.papers import zhang, zhang_figures
 
     text = "\n".join(zhang_figures.figure6(exp, tmp_path, zhang.LABELS))

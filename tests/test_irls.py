@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from sharebench.benchmarks.runner import Job, record_path, run_job
+from sharebench.benchmarks.runner import Job, run_job
 from sharebench.methods import TaskSpec, create_method
 from sharebench.methods.coupling import (
     adjacent_pair_sq_distances,
@@ -20,7 +20,7 @@ from sharebench.methods.coupling import (
     sigma_from,
     weighted_penalty,
 )
-from tests.test_runner import strip, tiny_experiment
+from tests.test_runner import assert_resumes_exactly, tiny_experiment
 
 SPEC = TaskSpec(["a", "b", "c"], [10, 10, 10], (16, 16, 1))
 
@@ -123,11 +123,7 @@ def test_an_irls_job_records_its_reweightings_and_resumes_across_one():
     assert all(0 < w <= 1 for row in info["final_weights"] for w in row)
     assert whole["curves"]["method"]["closs_robust"][0] is None  # no sigma before the first reweighting
     assert not math.isnan(whole["curves"]["method"]["closs_robust"][-1])
-    record_path(exp, "irls", 0).unlink()
-    with pytest.raises(KeyboardInterrupt):
-        run_job(Job(exp, "irls", 0), progress=False, stop_after=5)
-    resumed = run_job(Job(exp, "irls", 0), progress=False)
-    assert resumed["resumed_from"] == 5 and strip(resumed) == strip(whole)
+    assert_resumes_exactly(exp, "irls", whole, 5)
 
 
 def test_bad_irls_settings_are_clear_errors():

@@ -34,6 +34,16 @@ def strip(record: dict) -> dict:
     return {k: v for k, v in record.items() if k not in volatile}
 
 
+def assert_resumes_exactly(exp, arm: str, whole: dict, stop_after: int) -> None:
+    """Delete the finished record, kill a rerun right after its checkpoint at `stop_after`, resume it: the
+    resumed record must equal the uninterrupted one `whole`."""
+    record_path(exp, arm, 0).unlink()
+    with pytest.raises(KeyboardInterrupt):
+        run_job(Job(exp, arm, 0), progress=False, stop_after=stop_after)
+    resumed = run_job(Job(exp, arm, 0), progress=False)
+    assert resumed["resumed_from"] == stop_after and strip(resumed) == strip(whole)
+
+
 def test_record_has_what_the_analysis_needs():
     rec = run_job(Job(tiny_experiment(), "isolated", 0), progress=False)
     for key in ("experiment", "method", "seed", "metrics", "curves", "config", "versions", "device", "wall_time_s"):
