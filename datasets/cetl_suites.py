@@ -15,6 +15,12 @@ ResNet-26 into its CI-CNN; neither fits two CPU cores. These suites keep the str
 - `drcn-mnist-usps`, `drcn-svhn-mnist` (Table 5, paper profile): DRCN's protocol, which the paper follows ("the
   same settings used in [10]"): complete training sets (MNIST 60,000, USPS 7,291 from the official LIBSVM files,
   SVHN 73,257 without `extra`), full test sets, everything gray and resized (bilinear) to 32 x 32.
+- `stl10` (Table 3's second column, paper profile): `cifar100` (CIFAR-100's 50,000 training images, the source
+  the paper's CI-CNN row was trained on) and `stl10` (STL-10's 5,000 labelled training and 8,000 test images, the
+  target), STL-10 resized (bilinear) from 96 to 32 px for the CI-CNN (specs/cetl.md A16).
+- `cifar-stl-9` (Table 5's ST-CI / CI-ST, paper profile): DRCN's protocol, the 9 classes the two share (CIFAR's
+  frog and STL's monkey removed) in one label order, STL-10 at 32 px, colour; complete splits.
+- `cifar10-full`, `cifar100-full` (Table 4, paper profile): one task each, the complete training and test sets.
 - `fashion-kd` (Table 4): one task, Fashion-MNIST with 10,000 stratified training images and its test set; teacher
   and student learn the same task, as in the paper's CIFAR-10 / CIFAR-100 distillation.
 """
@@ -112,6 +118,13 @@ def _gray32(x: np.ndarray) -> np.ndarray:
                                 .resize((32, 32), Image.BILINEAR)) for img in x])[..., None]
 
 
+def _resize(x: np.ndarray, size: int) -> np.ndarray:
+    """uint8 colour [N, H, W, 3] -> bilinear (PIL) to size x size, still colour."""
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(img, "RGB").resize((size, size), Image.BILINEAR)) for img in x])
+
+
 def build_drcn_digits(sources: tuple[str, str], offline: bool | None = None) -> Suite:
     """Two digit domains in DRCN's protocol (complete official splits, gray, 32 px), in the given order."""
     provenance: list[dict] = []
@@ -126,6 +139,73 @@ def build_drcn_digits(sources: tuple[str, str], offline: bool | None = None) -> 
                  notes=["DRCN's protocol: complete official training and test sets, gray, bilinear to 32 x 32"])
 
 
+def _stl10_at_32(split: str, offline: bool | None) -> tuple[dict, dict]:
+    arrays, prov = load_split("stl10", split, offline)
+    return {**arrays, "x": _resize(arrays["x"], 32)}, prov.to_dict()
+
+
+def build_stl10(offline: bool | None = None) -> Suite:
+    provenance: list[dict] = []
+    tasks = []
+    for name in ("cifar100", "stl10"):
+        train, p_train = _stl10_at_32("train", offline) if name == "stl10" else _loaded(name, "train", offline)
+        test, p_test = _stl10_at_32("test", offline) if name == "stl10" else _loaded(name, "test", offline)
+        provenance += [p_train, p_test]
+        tasks.append(Task(name, train["x"], train["y"].astype(np.int64), test["x"], test["y"].astype(np.int64),
+                          100 if name == "cifar100" else 10, {"source": name, "label_semantics": name}))
+    return Suite("stl10", tasks, provenance=provenance,
+                 notes=["cifar100: CIFAR-100's complete training set (the source of the paper's CI-CNN row); stl10: "
+                        "STL-10's 5,000 labelled training and 8,000 test images, bilinear 96 -> 32 px"])
+
+
+# DRCN's 9 shared classes in one order: airplane, automobile / car, bird, cat, deer, dog, horse, ship, truck
+CIFAR_TO_SHARED = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 7: 6, 8: 7, 9: 8}  # CIFAR-10's frog (6) dropped
+STL_TO_SHARED = {0: 0, 2: 1, 1: 2, 3: 3, 4: 4, 5: 5, 6: 6, 8: 7, 9: 8}  # STL-10's monkey (7) dropped
+SHARED_CLASSES = ("airplane", "car", "bird", "cat", "deer", "dog", "horse", "ship", "truck")
+
+
+def _shared_classes(arrays: dict, mapping: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    y = arrays["y"].astype(np.int64)
+    keep = np.isin(y, list(mapping))
+    return arrays["x"][keep], np.vectorize(mapping.get, otypes=[np.int64])(y[keep])
+
+
+def build_cifar_stl_9(offline: bool | None = None) -> Suite:
+    """STL-10 and CIFAR-10 on their 9 shared classes (tasks `stl9`, `cifar9`; the DA roles say which is the source)."""
+    provenance: list[dict] = []
+    tasks = []
+    for name in ("stl10", "cifar10"):
+        split = {}
+        for part in ("train", "test"):
+            arrays, prov = _stl10_at_32(part, offline) if name == "stl10" else _loaded(name, part, offline)
+            split[part] = _shared_classes(arrays, STL_TO_SHARED if name == "stl10" else CIFAR_TO_SHARED)
+            provenance.append(prov)
+        tasks.append(Task(name.replace("10", "9"), *split["train"], *split["test"], 9,
+                          {"source": name, "label_semantics": "cifar-stl shared: " + ", ".join(SHARED_CLASSES)}))
+    return Suite("cifar-stl-9", tasks, provenance=provenance,
+                 notes=["DRCN's protocol: the 9 classes CIFAR-10 and STL-10 share (CIFAR's frog and STL's monkey "
+                        "removed), complete splits, STL-10 bilinear 96 -> 32 px, colour"])
+
+
+def build_full(source: str, offline: bool | None = None) -> Suite:
+    """One dataset's complete training and test sets as one task (teacher and student learn the same data)."""
+    train, p_train = _loaded(source, "train", offline)
+    test, p_test = _loaded(source, "test", offline)
+    classes = int(max(train["y"].max(), test["y"].max())) + 1
+    task = Task(source, train["x"], train["y"].astype(np.int64), test["x"], test["y"].astype(np.int64), classes,
+                {"source": source, "label_semantics": source})
+    return Suite(f"{source}-full", [task], provenance=[p_train, p_test],
+                 notes=[f"{source}: the complete official training and test sets"])
+
+
+def _loaded(name: str, split: str, offline: bool | None) -> tuple[dict, dict]:
+    arrays, prov = load_split(name, split, offline)
+    return arrays, prov.to_dict()
+
+
 CETL_SUITES = {"fashion-transfer": build_fashion_transfer, "fashion-kd": build_fashion_kd, "cifar10-s": build_cifar10_s,
                "drcn-mnist-usps": functools.partial(build_drcn_digits, ("mnist", "usps")),
-               "drcn-svhn-mnist": functools.partial(build_drcn_digits, ("svhn", "mnist"))}
+               "drcn-svhn-mnist": functools.partial(build_drcn_digits, ("svhn", "mnist")),
+               "stl10": build_stl10, "cifar-stl-9": build_cifar_stl_9,
+               "cifar10-full": functools.partial(build_full, "cifar10"),
+               "cifar100-full": functools.partial(build_full, "cifar100")}

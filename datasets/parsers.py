@@ -163,6 +163,35 @@ def parse_cifar(files: list[Path], options: dict) -> Arrays:
     return out
 
 
+STL10_CLASSES = ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck")
+
+
+def parse_stl10(files: list[Path], options: dict) -> Arrays:
+    """STL-10's binary archive: `stl10_binary/{part}_X.bin` holds uint8 images as 3 x 96 x 96 column-major planes,
+    `{part}_y.bin` labels 1..10 (STL10_CLASSES order; returned as 0..9). The two members are read from the
+    archive as a stream, never extracting the 2.6 GB of unlabelled images."""
+    import tarfile
+
+    part = options["part"]
+    wanted = {f"stl10_binary/{part}_X.bin": "x", f"stl10_binary/{part}_y.bin": "y"}
+    raw: dict[str, bytes] = {}
+    with tarfile.open(files[0], "r:*") as tf:
+        for member in tf:
+            if member.name in wanted and member.isfile():
+                raw[wanted[member.name]] = tf.extractfile(member).read()
+                if len(raw) == len(wanted):
+                    break
+    missing = [name for name, key in wanted.items() if key not in raw]
+    if missing:
+        raise DataError(f"{files[0]} is not STL-10's binary archive: it lacks {', '.join(missing)}")
+    x = np.frombuffer(raw["x"], dtype=np.uint8)
+    y = np.frombuffer(raw["y"], dtype=np.uint8).astype(np.int64) - 1
+    if x.size != len(y) * 3 * 96 * 96 or y.min(initial=0) < 0 or y.max(initial=0) > 9:
+        raise DataError(f"{files[0]}: {part}_X.bin holds {x.size} bytes for {len(y)} labels in "
+                        f"[{y.min(initial=0) + 1}, {y.max(initial=0) + 1}]; want 27,648 bytes per image, labels 1..10")
+    return {"x": np.ascontiguousarray(x.reshape(-1, 3, 96, 96).transpose(0, 3, 2, 1)), "y": y}
+
+
 def parse_svhn(files: list[Path], options: dict) -> Arrays:
     from scipy.io import loadmat
 
@@ -292,6 +321,7 @@ PARSERS: dict[str, Callable[[list[Path], dict], Arrays]] = {
     "celeba_gender": parse_celeba_gender,
     "celeba_faces": parse_celeba_faces,
     "cifar": parse_cifar,
+    "stl10": parse_stl10,
     "svhn": parse_svhn,
     "omniglot": parse_omniglot,
     **FINE_GRAINED_PARSERS,

@@ -219,6 +219,14 @@ CIFAR100 = Source(
     options={"variant": "cifar100"},
 )
 
+STL10 = Source(  # the labelled splits (5,000 / 8,000 at 96 px); the 100,000 unlabelled images are not read
+    name="stl10",
+    files={split: (SourceFile("stl10_binary.tar.gz", "http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz",
+                              "91f7769df0f17e558f3565bffb0c7dfb"),) for split in ("train", "test")},
+    parser="stl10",
+    homepage="https://cs.stanford.edu/~acoates/stl10/",
+)
+
 SVHN = Source(
     name="svhn",
     files={
@@ -358,7 +366,8 @@ ZHANG_WALKING = _imported_class_folders(  # Zhang et al.'s Figure 6 group G1, 64
     "`sharebench import zhang-walking <folder holding real/ and synthetic/>`", store_size=64, square=True)
 
 SOURCES: dict[str, Source] = {s.name: s for s in (
-    MNIST, FASHION_MNIST, KMNIST, USPS, USPS_ESL, EMNIST_DIGITS, EMNIST_LETTERS, OMNIGLOT, CIFAR10, CIFAR100, SVHN,
+    MNIST, FASHION_MNIST, KMNIST, USPS, USPS_ESL, EMNIST_DIGITS, EMNIST_LETTERS, OMNIGLOT, CIFAR10, CIFAR100,
+    STL10, SVHN,
     GTSRB, CALTECH256, SKETCHES, AWA, DAIMLER, PLANKTON, CELEBA, CUB, FLOWERS102, STANFORD_DOGS, FGVC_AIRCRAFT,
     STANFORD_CARS, ZHANG_IMAGENET_8, CELEBA_FACES, ZHANG_DRESSES, ZHANG_WALKING,
 )}

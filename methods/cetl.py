@@ -36,6 +36,7 @@ from sharebench.benchmarks.sampling import parse_stream
 from sharebench.methods.cetl_nets import ImageNetSource, PlainNet, ReverseNet
 from sharebench.methods.fisher import dwa_penalty, flat_params, gfi, normalised, per_sample_sq_grads, relative_fisher
 from sharebench.methods.networks import backbone_layers
+from sharebench.methods.optim import OPTIM_HPARAMS, check_optim_hparams, lr_factor, make_optimizer
 from sharebench.methods.registry import Method, register
 
 VARIANTS = ("cetl-f", "cetl-u", "cetl-e", "cetl-fi", "cetl")
@@ -48,11 +49,15 @@ def _flat(batch) -> tuple[Tensor, Tensor]:
 
 class ClassifierMethod(Method):
     """One PlainNet trained by cross-entropy on one labelled stream; `schedule: cetl` steps only where CETL's stage 3
-    does (every third block of `stage_steps` iterations), `every` at every iteration."""
+    does (every third block of `stage_steps` iterations), `every` at every iteration. Adam by default; `optimizer:
+    sgd` with `lr_schedule: step` at `milestones` (fractions of the iterations) is He et al.'s CIFAR recipe for
+    Table 4's ResNet-26 teacher (methods/optim.py; the lr follows the iteration, not the number of steps taken)."""
 
     STREAMS: ClassVar[dict[str, str]] = {"labelled": "target:labelled"}
     CODE_MODULES: ClassVar[tuple[str, ...]] = ("sharebench.methods.cetl_nets",)
-    HPARAMS: ClassVar[dict[str, Any]] = {"lr": 2e-4, "weight_decay": 5e-4, "schedule": "cetl", "stage_steps": 20}
+    HPARAMS: ClassVar[dict[str, Any]] = {"lr": 2e-4, "weight_decay": 5e-4, "schedule": "cetl", "stage_steps": 20,
+                                         "optimizer": "adam", "momentum": 0.9, "lr_schedule": "constant",
+                                         "milestones": [], "gamma": 0.1}
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -68,13 +73,23 @@ class ClassifierMethod(Method):
         specs = backbone_layers(self.backbone, (h, w, c), **self.backbone_options)
         self.net_classes = classes.pop()
         self.net = PlainNet(specs, self.net_classes).to(self.device)
-        self.opt = torch.optim.Adam(self.net.parameters(), self.hparams["lr"],
-                                    weight_decay=self.hparams["weight_decay"])
+        self.use_optimizer(self.net.parameters())
+
+    def use_optimizer(self, params) -> None:
+        """The optimiser and lr schedule of `params` from the hyperparameters (a checked configuration)."""
+        h = {**OPTIM_HPARAMS, **{k: self.hparams[k] for k in ("lr", "weight_decay", "optimizer", "momentum",
+                                                              "milestones", "gamma")},
+             "schedule": self.hparams["lr_schedule"]}
+        check_optim_hparams(h, f"method {self.name!r}")
+        self.opt, _ = make_optimizer(params, h, self.total_iterations)
+        self.lr_at = lr_factor(h, self.total_iterations)  # set from the iteration each step: nothing to resume
 
     def classifies_at(self, iteration: int) -> bool:
         return self.hparams["schedule"] == "every" or (iteration // self.hparams["stage_steps"]) % 3 == 2
 
     def step(self, batches: dict[str, Any], iteration: int) -> dict[str, float]:
+        for group in self.opt.param_groups:
+            group["lr"] = self.hparams["lr"] * self.lr_at(iteration)
         if not self.classifies_at(iteration):
             return {"loss": 0.0}
         x, y = _flat(batches["labelled"])
@@ -147,8 +162,7 @@ class FineTuneSource(ClassifierMethod):
             self.net = copy.deepcopy(source).requires_grad_(True)
             self.net.head = nn.Linear(source.feature_dim, self.net_classes)
             self.net.to(self.device)
-            self.opt = torch.optim.Adam(self.net.parameters(), self.hparams["lr"],
-                                        weight_decay=self.hparams["weight_decay"])
+            self.use_optimizer(self.net.parameters())
             return
         try:
             self.net.trunk.load_state_dict(source.trunk.state_dict())

@@ -22,6 +22,25 @@ from sharebench.methods.networks import LayerSpec
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
+class BasicBlock(nn.Module):
+    """He et al.'s post-activation BasicBlock: conv3x3(stride)-BN-ReLU-conv3x3-BN, plus the input (a 1x1
+    projection with BN where the shape changes), then ReLU. Convolutions He-initialised (normal, fan_out), as
+    torchvision's ResNets; only Table 4's teacher (resnet26-cifar) is made of these."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(),
+                                  nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False), nn.BatchNorm2d(out_ch))
+        self.shortcut = (nn.Identity() if stride == 1 and in_ch == out_ch else
+                         nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch)))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(self.body(x) + self.shortcut(x))
+
+
 class PlainNet(nn.Module):
     """trunk (the layer list) -> features (the penultimate vector) -> head -> logits."""
 
@@ -37,6 +56,8 @@ class PlainNet(nn.Module):
                 layers += [nn.BatchNorm2d(s.out_features)] if s.batchnorm else []
                 layers += [nn.ReLU()] if s.activation else []
                 layers += [nn.MaxPool2d(2)] if s.pool else []
+            elif s.kind == "block":
+                layers.append(BasicBlock(s.in_features, s.out_features, s.stride))
             elif s.kind == "dense":
                 if not flat:
                     layers.append(nn.Flatten())
@@ -44,7 +65,11 @@ class PlainNet(nn.Module):
                 layers += [nn.Linear(s.in_features, s.out_features), nn.ReLU()]
                 layers += [nn.Dropout(s.dropout)] if s.dropout else []
             else:
-                raise ValueError(f"CETL's networks are built from conv and dense layers; {s.name!r} is {s.kind!r}")
+                raise ValueError(f"CETL's networks are built from conv, block and dense layers; {s.name!r} is "
+                                 f"{s.kind!r}")
+            if s.global_pool:
+                layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+                flat = True
         self.trunk = nn.Sequential(*layers)
         self.head = nn.Linear(specs[-1].out_features, num_classes)
         self.feature_dim = specs[-1].out_features

@@ -192,6 +192,16 @@ def resnet18(input_shape: tuple[int, int, int], variant: str = "cifar", width: i
                   unit_name="block{stage}.{unit}")
 
 
+def resnet26_cifar(input_shape: tuple[int, int, int], width: int = 16) -> list[LayerSpec]:
+    """CETL Table 4's teacher (specs/cetl.md 2.1.4): He et al.'s CIFAR ResNet with n = 4, as Yim et al. (FSP) use:
+    a 3x3 stem of 16 channels, 3 stages x 4 post-activation BasicBlocks of 16 / 32 / 64 channels (strides 1, 2, 2),
+    global average pooling, the classifier: 6n + 2 = 26 weighted layers. The two stage changes use a 1x1 projection
+    shortcut (the suite's block unit; He et al.'s CIFAR option A pads with zeros): 2,560 + 384 more weights than
+    option A's about 0.37 M."""
+    return resnet(input_shape, "block", width, [width, 2 * width, 4 * width], 4, [1, 2, 2],
+                  unit_name="stage{stage}.block{unit}")
+
+
 def resnet38(input_shape: tuple[int, int, int], stem_width: int = 16, widths: tuple[int, ...] = (32, 64, 128, 256),
              units_per_stage: int = 4, stage_strides: tuple[int, ...] = (1, 2, 2, 2),
              width_multiplier: float = 1.0) -> list[LayerSpec]:
@@ -251,7 +261,8 @@ def began(input_shape: tuple[int, int, int], **_: object) -> list[LayerSpec]:
 BACKBONES: dict[str, Callable[..., list[LayerSpec]]] = {
     "dkl-convnet": dkl_convnet, "ci-cnn": ci_cnn, "drcn-digits": drcn_digits, "routing-convnet": routing_convnet,
     "slo-convnet": slo_convnet,
-    "resnet18": resnet18, "resnet38": resnet38, "mlp": mlp, "jae-mlp": jae_mlp, "ae9": ae9,
+    "resnet18": resnet18, "resnet26-cifar": resnet26_cifar, "resnet38": resnet38,
+    "mlp": mlp, "jae-mlp": jae_mlp, "ae9": ae9,
     "dcgan": dcgan, "began": began, "inception-v3": inception_v3}
 
 

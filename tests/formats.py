@@ -147,3 +147,23 @@ def write_class_folders_tar(path: Path, top: str, classes: list[str], per_class:
                 info.size = len(data)
                 tf.addfile(info, io.BytesIO(data))
     return path
+
+
+def write_stl10_tar(path: Path, n_train: int = 3, n_test: int = 2, seed: int = 0) -> dict:
+    """STL-10's binary archive: `stl10_binary/{train,test}_{X,y}.bin`, images as 3 x 96 x 96 column-major planes,
+    labels 1..10; an unlabelled file beside them that a reader must skip. Returns the HWC images and 0-based labels."""
+    rng = np.random.RandomState(seed)
+    out = {}
+    with tarfile.open(path, "w:gz") as tf:
+        for part, n in (("train", n_train), ("test", n_test), ("unlabeled", 1)):
+            hwc = rng.randint(0, 256, (n, 96, 96, 3)).astype(np.uint8)
+            y = rng.randint(1, 11, n).astype(np.uint8)
+            members = {"X": hwc.transpose(0, 3, 2, 1).tobytes()}  # channel planes, each column-major
+            if part != "unlabeled":
+                members["y"] = y.tobytes()
+                out[part] = {"x": hwc, "y": y.astype(np.int64) - 1}
+            for kind, blob in members.items():
+                info = tarfile.TarInfo(f"stl10_binary/{part}_{kind}.bin")
+                info.size = len(blob)
+                tf.addfile(info, io.BytesIO(blob))
+    return out

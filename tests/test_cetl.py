@@ -252,10 +252,17 @@ def test_the_report_section_transcribes_tables_2_to_5_with_their_literature_rows
     assert table5.paper[("CETL", "MN-US")].mean == 92.96 and table5.paper[("Source", "US-MN")].mean == 65.77
     assert any(name.startswith("DRCN") and cols["US-MN"] == 88.67 for name, cols in table5.literature)
     assert [ref.mean for ref in table2.paper.values()] == [61.29, 62.41, 62.63, 63.97, 64.19, 65.33]
-    assert sorted(ref.mean for ref in table3.paper.values()) == [61.29, 61.35, 64.37, 65.14, 65.33, 65.57]
-    assert {row: ref.mean for (row, _), ref in table4.paper.items()}["Teacher"] == 91.86
-    assert any(name.startswith("FSP") and 88.70 in cols.values() for name, cols in table4.literature)
-    assert {c.experiment for c in cetl.CLAIMS} == {"cetl-tl", "cetl-kd", *cetl.DA}
+    column = {col: sorted(ref.mean for (_, c), ref in table3.paper.items() if c == col) for _, col in table3.paper}
+    assert column[cetl.CIFAR] == [61.29, 61.35, 64.37, 65.14, 65.33, 65.57]
+    assert column[cetl.STL] == [60.52, 61.17, 62.30, 62.61, 62.77, 62.98, 65.49]
+    assert table3.paper[("CI-CNN trained on CIFAR-100 (STL-10 only)", cetl.STL)].mean == 65.49
+    teacher = {col: ref.mean for (row, col), ref in table4.paper.items() if row == "Teacher"}
+    assert teacher == {cetl.KD_COLUMN: 91.86, cetl.KD100_COLUMN: 65.23}
+    assert any(name.startswith("FSP") and cols == {cetl.KD_COLUMN: 88.70, cetl.KD100_COLUMN: 63.33}
+               for name, cols in table4.literature)
+    assert table5.paper[("CETL", "ST-CI")].mean == 60.11 and table5.paper[("Source", "CI-ST")].mean == 63.61
+    assert {c.experiment for c in cetl.CLAIMS} == {"cetl-tl", "cetl-tl-stl10", "cetl-kd", "cetl-kd-cifar100",
+                                                   *cetl.DA}
     assert {(c.a, c.b) for c in cetl.CLAIMS if c.small} == {("cetl-u", "cetl-f"), ("cetl-fi", "cetl-e"),
                                                              ("ft-source", "target-only"), ("ft-vgg16", "target-only")}
     params = load_params(REPO / "params.yaml")
@@ -563,6 +570,85 @@ def test_the_paper_profile_transfers_to_cifar10_s_from_torchvision_weights():
     assert exp.requirements("ft-vgg16")["source"].pretrained == "torchvision:vgg16"
     assert exp.requirements("target-only") == {}
     assert exp.requirements("cetl-random")["source"].untrained
+
+
+def test_the_paper_profile_builds_stl10_table_4_and_the_cifar_stl_pairs():
+    params = load_params(REPO / "params.yaml")
+    paper = {e.name: e for e in experiments(params, "paper")[0]}
+    stl = paper["cetl-tl-stl10"]
+    assert stl.suite == "stl10" and stl.backbone == "ci-cnn" and stl.iterations == 3 * 40 * 100
+    assert stl.requirements("cetl-cicnn-cifar100")["source"].experiment.name == "cetl-source-cifar100"
+    assert paper["cetl-source-cifar100"].roles == {"cifar100": "source"}
+    for kd, teacher, data in (("cetl-kd", "cetl-teacher", "cifar10"), ("cetl-kd-cifar100", "cetl-teacher-cifar100",
+                                                                         "cifar100")):
+        assert paper[kd].suite == paper[teacher].suite == f"{data}-full" and paper[kd].backbone == "ci-cnn"
+        assert paper[kd].requirements("cetl")["source"].experiment.name == teacher
+        assert paper[teacher].backbone == "resnet26-cifar" and paper[teacher].iterations == 64000
+        assert paper[teacher].arms["teacher"].hparams["optimizer"] == "sgd"
+        augment = paper[kd].input["augment"]
+        assert augment == paper[teacher].input["augment"]
+        assert (augment["pad_fraction"], augment["flip"]) == (0.125, True)
+    for da, source, roles in (("cetl-da-st-ci", "cetl-source-st", {"stl9": "source", "cifar9": "target"}),
+                              ("cetl-da-ci-st", "cetl-source-ci", {"cifar9": "source", "stl9": "target"})):
+        assert paper[da].suite == "cifar-stl-9" and paper[da].roles == paper[source].roles == roles
+        assert paper[da].requirements("cetl")["source"].experiment.name == source and paper[da].target_labels == "none"
+    small = {e.name for e in experiments(params, "small")[0]}
+    assert not small & {"cetl-tl-stl10", "cetl-kd-cifar100", "cetl-da-st-ci", "cetl-source-cifar100"}
+
+
+def test_resnet26_is_he_et_als_cifar_network_and_the_teacher_takes_its_step_schedule():
+    from sharebench.methods.cetl_nets import PlainNet
+    from sharebench.methods.networks import backbone_layers
+
+    net = PlainNet(backbone_layers("resnet26-cifar", (32, 32, 3)), 10)
+    main_path = [m for name, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))
+                 and "shortcut" not in name]
+    assert len(main_path) == 26 and sum(p.numel() for p in net.parameters()) == 369_690  # about 0.37 M
+    assert net(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    spec = TaskSpec(["tgt"], [10], (32, 32, 3), ("target",))
+    teacher = create_method("target-only", spec, "resnet26-cifar",
+                            {"schedule": "every", "optimizer": "sgd", "lr": 0.1, "weight_decay": 1e-4,
+                             "lr_schedule": "step", "milestones": [0.5, 0.75]}, total_iterations=8)
+    assert isinstance(teacher.opt, torch.optim.SGD) and teacher.opt.defaults["momentum"] == 0.9
+    g = torch.Generator().manual_seed(0)
+    lrs = []
+    for it in range(8):
+        batch = Batch(torch.rand(1, 4, 3, 32, 32, generator=g), torch.randint(0, 10, (1, 4), generator=g),
+                      torch.tensor([0]))
+        teacher.step({"labelled": batch}, it)
+        lrs.append(teacher.opt.param_groups[0]["lr"])
+    assert lrs == pytest.approx([0.1] * 4 + [0.01] * 2 + [0.001] * 2)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        create_method("target-only", spec, "resnet26-cifar", {"optimizer": "lbfgs"}, total_iterations=8)
+
+
+def test_the_stl10_suites_are_32_px_and_the_cifar_stl_pairs_share_nine_classes_by_name(monkeypatch):
+    from sharebench.datasets import cetl_suites
+    from sharebench.datasets.load import Provenance
+    from sharebench.datasets.parsers import STL10_CLASSES
+
+    cifar10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    sizes = {"stl10": 96, "cifar10": 32, "cifar100": 32}
+
+    def fake(name, split, offline=None):
+        n = 40 if split == "train" else 20
+        classes = 100 if name == "cifar100" else 10
+        x = np.random.RandomState(0).randint(0, 256, (n, sizes[name], sizes[name], 3)).astype(np.uint8)
+        return {"x": x, "y": np.arange(n) % classes}, Provenance(name, split, "cache", True)
+
+    monkeypatch.setattr(cetl_suites, "load_split", fake)
+    stl = cetl_suites.build_stl10()
+    assert [(t.name, t.num_classes, t.x_train.shape[1:]) for t in stl.tasks] == [
+        ("cifar100", 100, (32, 32, 3)), ("stl10", 10, (32, 32, 3))]
+    pairs = cetl_suites.build_cifar_stl_9()
+    stl9, cifar9 = pairs.tasks
+    assert (stl9.name, cifar9.name, stl9.num_classes) == ("stl9", "cifar9", 9)
+    assert len(stl9.y_train) == len(cifar9.y_train) == 36 and stl9.x_test.shape[1:] == (32, 32, 3)
+    for names, mapping in ((STL10_CLASSES, cetl_suites.STL_TO_SHARED), (cifar10, cetl_suites.CIFAR_TO_SHARED)):
+        assert sorted(mapping.values()) == list(range(9))
+        for original, shared in mapping.items():
+            assert names[original].replace("automobile", "car") == cetl_suites.SHARED_CLASSES[shared]
+        assert {"frog", "monkey"} & {names[i] for i in mapping} == set()
 
 
 def test_figure_2_draws_the_normalised_curves_and_counts_the_seeds_where_the_bound_holds(tmp_path):

@@ -13,6 +13,7 @@ from sharebench.datasets.parsers import (
     parse_idx,
     parse_libsvm_usps,
     parse_npz,
+    parse_stl10,
     parse_svhn,
     read_idx,
     read_omniglot_folder,
@@ -23,6 +24,7 @@ from tests.formats import (
     write_emnist_zip,
     write_mnist_like,
     write_omniglot_folder,
+    write_stl10_tar,
     write_usps_bz2,
 )
 
@@ -72,6 +74,28 @@ def test_cifar_tarball(tmp_path, variant):
     np.testing.assert_array_equal(out["x"][1, :, :, 0].reshape(-1), test["data"][1, :1024])  # R plane
     if variant == "cifar100":
         np.testing.assert_array_equal(out["y_coarse"], test["coarse_labels"])
+
+
+def test_stl10_binary_archive_reads_as_torchvision_does_and_a_wrong_archive_says_so(tmp_path):
+    import tarfile
+
+    from torchvision.datasets import STL10
+
+    written = write_stl10_tar(tmp_path / "stl10_binary.tar.gz")
+    out = parse_stl10([tmp_path / "stl10_binary.tar.gz"], {"part": "test"})
+    assert out["x"].shape == (2, 96, 96, 3) and out["x"].dtype == np.uint8
+    np.testing.assert_array_equal(out["x"], written["test"]["x"])
+    np.testing.assert_array_equal(out["y"], written["test"]["y"])
+    with tarfile.open(tmp_path / "stl10_binary.tar.gz") as tf:  # torchvision's own reader on the same files
+        tf.extractall(tmp_path, filter="data")
+    reader = STL10.__new__(STL10)
+    reader.root, reader.base_folder = str(tmp_path), "stl10_binary"
+    images, labels = reader._STL10__loadfile("test_X.bin", "test_y.bin")  # [N, C, H, W], labels 0..9
+    np.testing.assert_array_equal(out["x"], images.transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(out["y"], labels)
+    write_cifar_tar(tmp_path / "wrong.tar.gz")
+    with pytest.raises(DataError, match="not STL-10's binary archive.*test_X.bin"):
+        parse_stl10([tmp_path / "wrong.tar.gz"], {"part": "test"})
 
 
 def test_svhn_mat(tmp_path):
