@@ -29,6 +29,7 @@ from scipy.stats import mannwhitneyu
 from sharebench.benchmarks.config import Experiment, config_hash
 from sharebench.benchmarks.metrics import get_metric
 from sharebench.benchmarks.runner import record_path
+from sharebench.benchmarks.stats import hodges_lehmann, tost
 from sharebench.datasets.suites import read_suite_meta
 
 log = logging.getLogger(__name__)
@@ -112,13 +113,16 @@ def scipy_alternative(metric: str, alternative: str) -> str:
 
 
 TEST_COLUMNS = ["experiment", "metric", "method_a", "method_b", "alternative", "U", "p", "p_holm", "n_a", "n_b",
-                "p_min", "underpowered", "effect", "family", "margin", "delta", "consistent"]
+                "p_min", "underpowered", "effect", "family", "margin", "delta", "hl_shift", "hl_low", "hl_high",
+                "p_tost", "consistent"]
 
 
 def mann_whitney_tests(exp: Experiment, runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per comparison. Holm's correction runs within (metric, family); an equality claim (with a margin)
-    is not a discovery: its p is left unadjusted, and it is `consistent` when the two-sided test does not reject
-    at ALPHA and |mean a - mean b| (`delta`, in the metric's raw units) is within the margin."""
+    """One row per comparison. Holm's correction runs within (metric, family). Beside each p: `effect`, the
+    probability that a run of a beats one of b (by the metric's direction), and the Hodges-Lehmann shift of a over b
+    with its exact 95 % interval (`hl_*`, raw units; stats.py). An equality claim (with a margin) is not a
+    discovery: its p is left unadjusted, `p_tost` is the equivalence test within the margin, and it is
+    `consistent` when that test rejects non-equivalence at ALPHA."""
     rows = []
     for c in exp.comparisons:
         sel = runs[(runs.experiment == exp.name) & (runs.metric == c.metric)]
@@ -133,14 +137,17 @@ def mann_whitney_tests(exp: Experiment, runs: pd.DataFrame) -> pd.DataFrame:
             res = mannwhitneyu(a, b, alternative=alternative, method="exact")
             share_above = float(res.statistic) / (len(a) * len(b))  # P(a > b), ties half
             effect = share_above if get_metric(c.metric).higher_is_better else 1.0 - share_above
-            row.update(U=float(res.statistic), p=float(res.pvalue), effect=effect, delta=float(a.mean() - b.mean()))
+            shift, low, high = hodges_lehmann(a, b)
+            row.update(U=float(res.statistic), p=float(res.pvalue), effect=effect, delta=float(a.mean() - b.mean()),
+                       hl_shift=shift, hl_low=low, hl_high=high)
+            if c.margin is not None:
+                row["p_tost"] = tost(a, b, c.margin)
         else:
             row.update(U=float("nan"), p=float("nan"), effect=float("nan"), delta=float("nan"))
         row["underpowered"] = row["p_min"] >= ALPHA
         if c.margin is not None:
             row["p_holm"] = row["p"]
-            row["consistent"] = bool(row["p"] >= ALPHA and abs(row["delta"]) <= c.margin) \
-                if not math.isnan(row["p"]) else None
+            row["consistent"] = bool(row["p_tost"] < ALPHA) if "p_tost" in row else None
         rows.append(row)
     df = pd.DataFrame(rows, columns=TEST_COLUMNS)
     discoveries = df[df.margin.isna()] if len(df) else df

@@ -121,7 +121,10 @@ def cell_verdict(ref: Ref | None, mean: float, std: float, n: int, metric: str, 
     return "better than the paper" if m.better(ours, ref.mean) else "worse than the paper"
 
 
-def claim_verdict(claim: Claim, p: float, p_min: float, comparable: bool, delta: float = math.nan) -> str:
+def claim_verdict(claim: Claim, p: float, p_min: float, comparable: bool, delta: float = math.nan,
+                  p_tost: float = math.nan) -> str:
+    """The verdict of one claim from its test (p, the smallest p its n allows, the difference of the means, and for
+    an equality claim the TOST p within its margin). `claim_status` sorts these strings for the scoreboard."""
     significant = p < claim.level
     if claim.small:
         m = get_metric(claim.metric)
@@ -129,10 +132,16 @@ def claim_verdict(claim: Claim, p: float, p_min: float, comparable: bool, delta:
                 f"{'significant' if significant else 'not significant'} at {claim.level}")
     if claim.margin is not None:
         m = get_metric(claim.metric)
-        within = abs(delta) <= claim.margin
-        verdict = "consistent (no significant difference, within the margin)" if not significant and within else \
-            f"**not consistent** ({'significant difference' if significant else 'difference beyond the margin'}: " \
-            f"{m.scale * delta:+.2f} {m.unit}, margin ±{m.scale * claim.margin:g})"
+        margin = f"margin ±{m.scale * claim.margin:g} {m.unit}"
+        if p_tost < claim.level:
+            verdict = f"equivalent (TOST p {p_tost:.3g} < {claim.level}, {margin})"
+        elif significant:
+            verdict = f"**not reproduced** (a significant difference: {m.scale * delta:+.2f} {m.unit})"
+        elif p_min / 2 >= claim.level:  # TOST's smallest p is the one-sided test's
+            verdict = f"cannot be tested: n too small for an equivalence test at {claim.level}"
+        else:
+            verdict = (f"inconclusive: no significant difference, but equivalence within the {margin} not shown "
+                       f"(TOST p {p_tost:.3g}; absence of evidence is not evidence)")
     elif claim.significant:
         if significant:
             verdict = "reproduced"
@@ -141,5 +150,24 @@ def claim_verdict(claim: Claim, p: float, p_min: float, comparable: bool, delta:
         else:
             verdict = "**not reproduced**"
     else:
-        verdict = "reproduced (not significant)" if not significant else "**contradicted** (significant)"
+        verdict = ("inconclusive: not contradicted (not significant), but no margin is stated, so equivalence is not "
+                   "tested" if not significant else "**contradicted** (significant)")
     return verdict if comparable else f"indicative (not the paper's data or budget): {verdict}"
+
+
+CLAIM_STATUSES = ("reproduced", "not reproduced", "inconclusive", "indicative", "no verdict", "not run")
+
+
+def claim_status(verdict: str) -> str:
+    """The scoreboard's bucket of a verdict string from `claim_verdict` (or the renderer's "not run")."""
+    if verdict.startswith("indicative"):
+        return "indicative"
+    if verdict.startswith(("reproduced", "equivalent")):
+        return "reproduced"
+    if verdict.startswith(("**not reproduced", "**contradicted")):
+        return "not reproduced"
+    if verdict.startswith(("cannot be tested", "inconclusive")):
+        return "inconclusive"
+    if verdict.startswith("no verdict"):
+        return "no verdict"
+    return "not run"

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
-from sharebench.benchmarks import paperdata
+from sharebench.benchmarks import paperdata, stats
 from sharebench.benchmarks.analysis import scipy_alternative
 from sharebench.benchmarks.metrics import get_metric
 from sharebench.benchmarks.paperdata import Paper, Table
@@ -101,28 +101,114 @@ def render_table(paper: Paper, table: Table, active: dict[str, Any], summary: pd
     return lines + [""]
 
 
-def claim_row(paper: Paper, claim: paperdata.Claim, tests: pd.DataFrame, active: dict[str, Any]) -> list[str]:
+def planning_effect(paper: Paper, claim: paperdata.Claim, summary: pd.DataFrame) -> tuple[float, str]:
+    """The claim's effect in standard deviations of a run, in the claimed direction, and where it comes from: the
+    difference of the paper's two numbers over our runs' pooled spread (the paper's own spread where printed), or,
+    where the paper gives no pair of numbers, our own difference (exploratory: chosen after the runs)."""
+    m = get_metric(claim.metric)
+    rows = [summary_row(summary, claim.experiment, arm, claim.metric) for arm in (claim.a, claim.b)]
+    if any(r is None or int(r["n"]) < 2 for r in rows):
+        return math.nan, ""
+    ref_a, ref_b = (paper.reference(claim.experiment, arm, claim.metric) for arm in (claim.a, claim.b))
+    sd = math.sqrt((float(rows[0]["std"]) ** 2 + float(rows[1]["std"]) ** 2) / 2)
+    if ref_a is not None and ref_b is not None:
+        if ref_a.std is not None and ref_b.std is not None:
+            sd = math.sqrt((ref_a.std ** 2 + ref_b.std ** 2) / 2) / m.scale
+        delta, source = (ref_a.mean - ref_b.mean) / m.scale, "paper"
+    else:
+        delta, source = float(rows[0]["mean"]) - float(rows[1]["mean"]), "ours, exploratory"
+    if not sd > 0:
+        return math.nan, source
+    return (delta if m.higher_is_better else -delta) / sd, source
+
+
+def claim_result(paper: Paper, claim: paperdata.Claim, tests: pd.DataFrame, summary: pd.DataFrame,
+                 active: dict[str, Any]) -> dict[str, str]:
+    """One claim's row of the claims table, and its scoreboard status."""
     equality = claim.margin is not None
-    metric_info = get_metric(claim.metric)
-    test = (f"`{claim.a}` ≈ `{claim.b}` (two-sided, margin ±{metric_info.scale * claim.margin:g} {metric_info.unit})"
+    m = get_metric(claim.metric)
+    test = (f"`{claim.a}` ≈ `{claim.b}` (TOST, margin ±{m.scale * claim.margin:g} {m.unit})"
             if equality else f"`{claim.a}` better than `{claim.b}`") + f" ({claim.metric})"
+    out = {"claim": claim.text, "test": test, "n": "", "p": "", "effect": "", "seeds": "", "verdict": "not run"}
     if claim.experiment not in active:
-        return [claim.text, test, "", "", "not run in this profile"]
+        out["verdict"] = "not run in this profile"
     alternative = "two-sided" if equality else scipy_alternative(claim.metric, "better")
     sel = tests[(tests.experiment == claim.experiment) & (tests.metric == claim.metric)
                 & (tests.method_a == claim.a) & (tests.method_b == claim.b) & (tests.alternative == alternative)]
     if "family" in tests:
         sel = sel[sel.family.fillna("") == claim.family]
-    if sel.empty or math.isnan(float(sel.iloc[0]["p"])):
-        return [claim.text, test, "", "", "not run"]
-    r = sel.iloc[0]
-    comparable = paper.comparable(active[claim.experiment])
-    verdict = paperdata.claim_verdict(claim, float(r["p"]), float(r["p_min"]), comparable,
-                                      float(r.get("delta", math.nan)))
-    n = f"{int(r['n_a'])} vs {int(r['n_b'])}"
-    adjusted = "unadjusted" if equality else f"Holm {r['p_holm']:.3g}" + (f", family {claim.family}"
-                                                                           if claim.family else "")
-    return [claim.text, test, n, f"{r['p']:.3g} ({adjusted})", verdict]
+    if claim.experiment in active and not sel.empty and not math.isnan(float(sel.iloc[0]["p"])):
+        r = sel.iloc[0]
+        comparable = paper.comparable(active[claim.experiment])
+        out["verdict"] = paperdata.claim_verdict(claim, float(r["p"]), float(r["p_min"]), comparable,
+                                                 float(r.get("delta", math.nan)), float(r.get("p_tost", math.nan)))
+        out["n"] = f"{int(r['n_a'])} vs {int(r['n_b'])}"
+        adjusted = "unadjusted" if equality else f"Holm {r['p_holm']:.3g}" + (f", family {claim.family}"
+                                                                               if claim.family else "")
+        out["p"] = f"{r['p']:.3g} ({adjusted})"
+        out["effect"] = fmt_effect(r, claim.metric)
+        if not equality:
+            d, source = planning_effect(paper, claim, summary)
+            need = stats.seeds_needed(d, claim.level) if math.isfinite(d) else None
+            out["seeds"] = "" if not source else (
+                f"{min(int(r['n_a']), int(r['n_b']))} / " + (f"{need}" if need else "> 50" if d > 0 else "—")
+                + f" (d = {d:.2f}, {source})")
+    out["status"] = paperdata.claim_status(out["verdict"])
+    return out
+
+
+def fmt_effect(r: pd.Series, metric: str) -> str:
+    """P(a run of a beats one of b) and the Hodges-Lehmann shift with its exact 95 % interval, display units."""
+    m = get_metric(metric)
+    if math.isnan(float(r.get("hl_shift", math.nan))):
+        return ""
+    low, high = (m.scale * float(r[k]) for k in ("hl_low", "hl_high"))
+    interval = "[−∞, ∞]" if math.isinf(low) else f"[{low:+.2f}, {high:+.2f}]"
+    return f"P(a better) {float(r['effect']):.2f}; shift {m.scale * float(r['hl_shift']):+.2f} {interval}"
+
+
+CLAIMS_HEADER = ["claim", "test", "n", "p", "effect", "seeds ran / needed", "verdict"]
+CLAIMS_RULE = (
+    "Exact one-sided Mann-Whitney U on the final test metric (alternative: the first arm is better), verdict at the "
+    "paper's level on the raw p-value (Holm within the experiment, metric and family beside it). Claims of equality "
+    "(≈) are two one-sided tests (TOST) within the stated margin, not corrected: *equivalent* only when both reject; "
+    "a large p alone is *inconclusive*, never a reproduction. Effect: the probability that a run of the first arm "
+    "beats one of the second, and the Hodges-Lehmann shift (first minus second, display units) with its exact 95 % "
+    "interval. Seeds needed: per arm, for 80 % power at the paper's level to detect the effect d (in standard "
+    "deviations of a run; from the paper's two numbers and our runs' spread, else our own difference, exploratory), "
+    "by simulation of normal runs (benchmarks/stats.py).")
+
+
+SCOREBOARD_HEADER = ["paper", "claims reproduced", "not reproduced", "inconclusive", "indicative (not the paper's "
+                     "setting)", "no verdict (small steps)", "not run", "cells consistent / compared",
+                     "cells not comparable", "cells that cannot tell"]
+
+
+def scoreboard_row(paper: Paper, exps: list[Any], frames: dict[str, pd.DataFrame]) -> list[Any]:
+    """One paper's line of the scoreboard: its claims by verdict, its table cells by verdict."""
+    active = {e.name: e for e in exps if e.benchmark == paper.key}
+    results = [claim_result(paper, c, frames["tests"], frames["summary"], active) for c in paper.claims]
+    statuses = [r["status"] for r in results]
+    inner = [paperdata.claim_status(r["verdict"].partition(": ")[2]) for r in results if r["status"] == "indicative"]
+    indicative = f"{len(inner)}" + (f" ({inner.count('reproduced')} hold, {inner.count('not reproduced')} do not, "
+                                    f"{inner.count('inconclusive')} inconclusive)" if inner else "")
+    cells = [cell_with_verdict(paper, table, row, column, active, frames["summary"])[2]
+             for table in paper.tables for row, _ in table.rows for column, _ in table.columns
+             if table.address(row, column).get("experiment") in active]
+    compared = [v for v in cells if v == "consistent" or v.endswith("than the paper")]
+    counts = [indicative if s == "indicative" else statuses.count(s) for s in paperdata.CLAIM_STATUSES]
+    return [paper.title.split(":")[0], *counts,
+            f"{compared.count('consistent')} / {len(compared)}", cells.count("not comparable"),
+            cells.count("cannot tell")]
+
+
+def render_scoreboard(papers: list[Paper], exps: list[Any], frames: dict[str, pd.DataFrame]) -> list[str]:
+    rows = [scoreboard_row(p, exps, frames) for p in papers]
+    return ["## Scoreboard", "",
+            "One row per paper: its claims by verdict (rules in each paper's section), and its table cells against the "
+            "paper's numbers (*consistent* within two standard errors of the difference; *not comparable* when the "
+            "run is not on the paper's data or budget; *cannot tell* when either side has no spread).", "",
+            tabulate(rows, headers=SCOREBOARD_HEADER, tablefmt="github"), ""]
 
 
 def render_paper(paper: Paper, exps: list[Any], frames: dict[str, pd.DataFrame], out: Path) -> str:
@@ -136,13 +222,10 @@ def render_paper(paper: Paper, exps: list[Any], frames: dict[str, pd.DataFrame],
     for table in paper.tables:
         lines += render_table(paper, table, active, frames["summary"])
     if paper.claims:
-        rows = [claim_row(paper, c, frames["tests"], active) for c in paper.claims]
-        lines += ["### The paper's claims", "",
-                  "Exact one-sided Mann-Whitney U on the final test metric (alternative: the first arm is better), "
-                  "verdict at the paper's level on the raw p-value (Holm within the experiment, metric and family "
-                  "beside it). Claims of equality (≈) are two-sided tests, not corrected: *consistent* when the test "
-                  "does not reject and the difference of the means is within the stated margin.",
-                  "", tabulate(rows, headers=["claim", "test", "n", "p", "verdict"], tablefmt="github"), ""]
+        results = [claim_result(paper, c, frames["tests"], frames["summary"], active) for c in paper.claims]
+        rows = [[r[k] for k in ("claim", "test", "n", "p", "effect", "seeds", "verdict")] for r in results]
+        lines += ["### The paper's claims", "", CLAIMS_RULE, "",
+                  tabulate(rows, headers=CLAIMS_HEADER, tablefmt="github"), ""]
     if paper.figures is not None and active:
         lines += paper.figures(active, frames, out)
     return "\n".join(lines + [""])

@@ -1,11 +1,13 @@
-"""report/index.md (+ index.html): every registered paper's section (one renderer), then per experiment a
-table of its declared metrics with the paper's number where the paper has one, and a curve figure."""
+"""report/index.md (+ a self-contained index.html): the scoreboard, every registered paper's section (one
+renderer), then per experiment a table of its declared metrics with the paper's number where the paper has one,
+and a curve figure."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
 import math
+import os
 from pathlib import Path
 
 import matplotlib
@@ -17,9 +19,10 @@ from tabulate import tabulate  # noqa: E402
 
 from sharebench.benchmarks.analysis import ALPHA, load_records, runs_frame  # noqa: E402
 from sharebench.benchmarks.config import Experiment  # noqa: E402
+from sharebench.benchmarks.html_report import write_html  # noqa: E402
 from sharebench.benchmarks.metrics import get_metric  # noqa: E402
 from sharebench.benchmarks.papers import paper_for, registered_papers  # noqa: E402
-from sharebench.benchmarks.render import fmt_cell, fmt_ref, render_paper  # noqa: E402
+from sharebench.benchmarks.render import fmt_cell, fmt_ref, render_paper, render_scoreboard  # noqa: E402
 from sharebench.datasets.suites import read_suite_meta  # noqa: E402
 
 
@@ -139,9 +142,10 @@ def write_report(exps: list[Experiment], skipped: list[str], results: Path, out:
              "records in `results/runs/`; statistics from `results/summary.csv` and `results/tests.csv`.", ""]
     # per-experiment sections first: they draw the curve figures the paper sections link to
     sections = [experiment_section(exp, frames["summary"], frames["tests"], frames["curves"], out) for exp in exps]
-    for paper in registered_papers():
-        if any(e.benchmark == paper.key for e in exps):
-            parts.append(render_paper(paper, exps, frames, out))
+    papers = [paper for paper in registered_papers() if any(e.benchmark == paper.key for e in exps)]
+    parts += render_scoreboard(papers, exps, frames)
+    for paper in papers:
+        parts.append(render_paper(paper, exps, frames, out))
     parts += sections
     if skipped:
         parts += ["## Not run in this profile", ""]
@@ -149,36 +153,8 @@ def write_report(exps: list[Experiment], skipped: list[str], results: Path, out:
         parts.append("")
     index = out / "index.md"
     index.write_text("\n".join(parts))
-    _write_html(out / "index.html", parts)
+    data = {name: os.path.relpath(results / name, out) for name in ("summary.csv", "tests.csv", "curves.csv")}
+    write_html(out / "index.html", "\n".join(parts), data)
     (out / "report.json").write_text(json.dumps({"profile": profile, "experiments": [e.name for e in exps],
                                                  "skipped": skipped}, indent=2))
     return index
-
-
-def _write_html(path: Path, md_parts: list[str]) -> None:
-    """A dependency-free HTML rendering: headings, lists, github tables and images."""
-    import html
-    import re
-
-    body = []
-    for line in "\n".join(md_parts).splitlines():
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            body.append(f"<h{level}>{html.escape(line.lstrip('# '))}</h{level}>")
-        elif line.startswith("!["):
-            src = re.search(r"\((.*)\)", line).group(1)
-            body.append(f'<img src="{html.escape(src)}" width="640">')
-        elif line.startswith("|"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if all(set(c) <= set("-: ") for c in cells):
-                continue
-            body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-        elif line.startswith("- "):
-            body.append(f"<li>{html.escape(line[2:])}</li>")
-        elif line:
-            body.append(f"<p>{html.escape(line)}</p>")
-    text = "\n".join(body)
-    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
-    text = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", text)
-    text = re.sub(r"((?:<tr>.*</tr>\n?)+)", r"<table border=1>\n\1</table>\n", text)
-    path.write_text(f"<!doctype html><meta charset=utf-8><title>sharebench report</title>\n{text}\n")

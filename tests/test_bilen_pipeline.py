@@ -113,7 +113,9 @@ def test_variants_become_arms_and_families_and_equality_are_adjusted_apart():
     assert tests.p.iloc[:3].tolist() == pytest.approx([p, p, p])
     assert tests.p_holm.iloc[:3].tolist() == pytest.approx([2 * p, 2 * p, p])  # Holm within each family
     eq = tests.iloc[3]
-    assert eq.p_holm == eq.p and eq.delta == pytest.approx(-0.005) and not eq.consistent  # separated: p < 0.05
+    assert eq.p_holm == eq.p and eq.delta == pytest.approx(-0.005) and eq.p < 0.05  # separated: they differ
+    # ... but by 0.5 points, within the 1-point margin on both sides of every run: TOST shows equivalence
+    assert eq.p_tost == pytest.approx(p) and eq.consistent and eq.hl_shift == pytest.approx(-0.005)
 
 
 def test_paper_module_is_self_consistent():

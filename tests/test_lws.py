@@ -214,7 +214,19 @@ def test_not_significant_claim_is_contradicted_by_a_small_p():
 
     claim = Claim("lws-dkl-mnist", "lws", "isolated", "no difference", significant=False, level=0.01)
     assert claim_verdict(claim, 0.001, 1e-5, True).startswith("**contradicted**")
-    assert claim_verdict(claim, 0.3, 1e-5, True) == "reproduced (not significant)"
+    assert claim_verdict(claim, 0.3, 1e-5, True).startswith("inconclusive: not contradicted")  # no margin: no TOST
+
+
+def test_an_equality_claim_needs_the_equivalence_test_not_just_a_large_p():
+    from sharebench.benchmarks.paperdata import claim_status, claim_verdict
+    from sharebench.benchmarks.papers.lws import CLAIMS
+
+    equal = next(c for c in CLAIMS if c.margin is not None)
+    assert claim_verdict(equal, 0.4, 1e-5, True, delta=0.002, p_tost=0.003).startswith("equivalent")
+    shown_nothing = claim_verdict(equal, 0.4, 1e-5, True, delta=0.002, p_tost=0.2)
+    assert shown_nothing.startswith("inconclusive") and claim_status(shown_nothing) == "inconclusive"
+    assert claim_status(claim_verdict(equal, 0.001, 1e-5, True, delta=0.03, p_tost=0.9)) == "not reproduced"
+    assert claim_status(claim_verdict(equal, 0.4, 1e-5, False, delta=0.0, p_tost=0.001)) == "indicative"
 
 
 def test_reference_numbers_are_the_papers_tables():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -34,7 +35,10 @@ METRICS = ["accuracy", "accuracy_task_mean", "recon_sse_task_mean", "completion_
 RELATIVE_TOLERANCE = 0.05  # reconstruction errors (not fractions): 5 % of the expected value
 
 
-def test_quick_profile_matches_golden(tmp_path):
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> tuple[pd.DataFrame, Path]:
+    """The first seed of every quick experiment and arm, analysed and rendered: (summary, report folder)."""
+    tmp_path = tmp_path_factory.mktemp("quick")
     params = load_params(REPO / "params.yaml")
     exps = [dataclasses.replace(e, seeds=e.seeds[:1]) for e in experiments(params, "quick")[0]]
     for suite in {e.suite for e in exps}:
@@ -44,6 +48,25 @@ def test_quick_profile_matches_golden(tmp_path):
     summary = analyze(exps, tmp_path / "out")["summary"]
     # the report renders every paper's section from these records (its figures read per-seed values)
     assert write_report(exps, [], tmp_path / "out", tmp_path / "report", "quick").exists()
+    return summary, tmp_path / "report"
+
+
+def test_the_quick_report_in_a_browser_shows_the_scoreboard_every_paper_and_every_figure(quick_run):
+    from tests.browser import read_page, rendered_dom
+
+    _, report = quick_run
+    page = read_page(rendered_dom(report / "index.html"))
+    assert page.body.get("data-ready") == "1" and page.body.get("data-broken-images") == "0"
+    assert len(page.images) >= 20 and all(src.startswith("data:image/") for src in page.images)
+    scoreboard = [t for t in page.tables if t[0] == "scoreboard"]
+    assert len(scoreboard) == 1 and scoreboard[0][1][0] == "paper"
+    papers = [row[0] for row in scoreboard[0][2]]
+    assert len(papers) == 5 and all(int(row[4].split()[0]) > 0 for row in scoreboard[0][2]), papers  # indicative
+    assert all(rows for _, _, rows in page.tables)  # no empty table
+
+
+def test_quick_profile_matches_golden(quick_run):
+    summary, _ = quick_run
     got = summary[summary.metric.isin(METRICS)][["experiment", "method", "metric", "mean", "n"]]
     if os.environ.get("SHAREBENCH_UPDATE_GOLDEN"):
         GOLDEN.parent.mkdir(parents=True, exist_ok=True)
@@ -52,9 +75,16 @@ def test_quick_profile_matches_golden(tmp_path):
     expected = pd.read_csv(GOLDEN)
     merged = expected.merge(got, on=["experiment", "method", "metric"], how="outer", suffixes=("_expected", "_got"),
                             indicator=True)
-    assert (merged["_merge"] == "both").all(), f"cells differ:\n{merged[merged['_merge'] != 'both']}"
+    regenerate = "regenerate after an intended change: SHAREBENCH_UPDATE_GOLDEN=1 pytest tests/test_regression.py"
+    missing = merged[merged["_merge"] != "both"]
+    assert missing.empty, "cells appear or disappear (left_only: only in the golden file):\n" + \
+        missing[["experiment", "method", "metric", "_merge"]].to_string(index=False) + f"\n{regenerate}"
     assert (merged.n_expected == merged.n_got).all()
     drift = (merged.mean_got - merged.mean_expected).abs()
-    allowed = merged.mean_expected.abs() * RELATIVE_TOLERANCE
-    bad = merged[drift > allowed.where(~merged.metric.str.startswith("accuracy"), TOLERANCE)]
-    assert bad.empty, f"quick-profile numbers drifted more than {TOLERANCE}:\n{bad.to_string()}"
+    allowed = (merged.mean_expected.abs() * RELATIVE_TOLERANCE).where(~merged.metric.str.startswith("accuracy"),
+                                                                       TOLERANCE)
+    bad = merged[drift > allowed]
+    lines = [f"{r.experiment} / arm {r.method} / {r.metric}: golden {r.mean_expected:.6f}, now {r.mean_got:.6f} "
+             f"(drift {r.mean_got - r.mean_expected:+.6f}, allowed ±{a:.4g})" for r, a in zip(bad.itertuples(),
+                                                                                          allowed[bad.index])]
+    assert bad.empty, "quick-profile numbers drifted beyond the tolerance:\n" + "\n".join(lines) + f"\n{regenerate}"

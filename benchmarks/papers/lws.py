@@ -59,12 +59,11 @@ CLAIMS = [
           "CIFAR-100 ResNet18: learned sharing is significantly (p < 0.01) better than full sharing", level=0.01),
     Claim("lws-omniglot-resnet18", "lws", "isolated",
           "Omniglot ResNet18: learned sharing is significantly (p < 0.01) better than no sharing", level=0.01),
+    # the paper: neither is significantly better than the other; tested as equivalence within 1 point of error
+    # (TOST at the paper's 0.01), a margin we fixed before the runs (the paper states none)
     Claim("lws-omniglot-resnet18", "lws", "shareall",
-          "Omniglot ResNet18: learned sharing is not significantly better than full sharing", significant=False,
-          level=0.01),
-    Claim("lws-omniglot-resnet18", "shareall", "lws",
-          "Omniglot ResNet18: full sharing is not significantly better than learned sharing", significant=False,
-          level=0.01),
+          "Omniglot ResNet18: learned and full sharing are about equal (neither significantly better; margin 1 "
+          "point, ours)", level=0.01, margin=0.01),
 ]
 
 # The paper's data and budget per experiment: runs elsewhere are context, not a reproduction.

@@ -1,0 +1,48 @@
+"""The scoreboard: one row per paper, its claims counted by verdict and its cells by verdict."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pandas as pd
+
+from sharebench.benchmarks.paperdata import Claim, Paper, Ref, Table
+from sharebench.benchmarks.render import SCOREBOARD_HEADER, scoreboard_row
+
+
+def _frames():
+    summary = pd.DataFrame([
+        {"experiment": "e", "method": m, "metric": "accuracy", "mean": v, "std": 0.01, "n": 5}
+        for m, v in (("a", 0.90), ("b", 0.80), ("c", 0.85))])
+    tests = pd.DataFrame([
+        {"experiment": "e", "metric": "accuracy", "method_a": a, "method_b": b, "alternative": alt, "p": p,
+         "p_holm": p, "p_min": 1 / 252, "n_a": 5, "n_b": 5, "family": "", "delta": d, "effect": 1.0, "hl_shift": d,
+         "hl_low": d - 0.01, "hl_high": d + 0.01, "p_tost": pt}
+        for a, b, alt, p, d, pt in (("a", "b", "greater", 1 / 252, 0.1, float("nan")),
+                                    ("c", "b", "greater", 0.3, 0.05, float("nan")),
+                                    ("a", "c", "two-sided", 0.4, 0.05, 0.6))])
+    return {"summary": summary, "tests": tests}
+
+
+def _paper(settings):
+    table = Table("T", "accuracy", [("A", {"arm": "a"}), ("B", {"arm": "b"})], [("col", {"experiment": "e"})],
+                  {("A", "col"): Ref(90.5, 1.0, 5), ("B", "col"): Ref(70.0, 1.0, 5)})
+    claims = [Claim("e", "a", "b", "a > b", metric="accuracy"), Claim("e", "c", "b", "c > b", metric="accuracy"),
+              Claim("e", "a", "c", "a = c", metric="accuracy", margin=0.01),
+              Claim("other", "a", "b", "elsewhere", metric="accuracy")]
+    return Paper("p", "Paper: title", "tables", [table], claims, settings=settings)
+
+
+def test_the_scoreboard_counts_claims_and_cells_by_verdict():
+    exp = SimpleNamespace(name="e", benchmark="p", suite="real")
+    row = dict(zip(SCOREBOARD_HEADER, scoreboard_row(_paper({"e": {"suite": "real"}}), [exp], _frames())))
+    assert row["paper"] == "Paper" and row["claims reproduced"] == 1 and row["not reproduced"] == 1
+    assert row["inconclusive"] == 1 and row["not run"] == 1  # TOST p 0.6: equivalence not shown
+    assert row["cells consistent / compared"] == "1 / 2"  # 90 vs 90.5 within 2 SE; 80 vs 70 is not
+
+
+def test_off_the_papers_setting_every_claim_is_indicative_with_what_it_would_say():
+    exp = SimpleNamespace(name="e", benchmark="p", suite="stand-in")
+    row = dict(zip(SCOREBOARD_HEADER, scoreboard_row(_paper({"e": {"suite": "real"}}), [exp], _frames())))
+    assert row["indicative (not the paper's setting)"] == "3 (1 hold, 1 do not, 1 inconclusive)"
+    assert row["claims reproduced"] == 0 and row["cells not comparable"] == 2
