@@ -75,6 +75,18 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["experiment", "method", "seed", "metric", "value"])
 
 
+COST_COLUMNS = ["experiment", "method", "seed", "device", "parameters_trainable", "parameters_frozen",
+                "train_s_per_step", "wall_time_s"]
+
+
+def costs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per run: what it cost (parameters held, seconds per training step, wall time, device). Records
+    written before the cost was kept have wall time and device only."""
+    rows = [{"experiment": r["experiment"], "method": r["method"], "seed": r["seed"], "device": r.get("device"),
+             "wall_time_s": r.get("wall_time_s"), **(r.get("cost") or {})} for r in records]
+    return pd.DataFrame(rows, columns=COST_COLUMNS)
+
+
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     if runs.empty:
         return pd.DataFrame(columns=["experiment", "method", "metric", "mean", "std", "n"])
@@ -225,7 +237,8 @@ def assignments_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def analyze(exps: list[Experiment], out: Path) -> dict[str, pd.DataFrame]:
-    """Write summary.csv, tests.csv, curves.csv and metrics.json under `out`; return the frames."""
+    """Write summary.csv, tests.csv, curves.csv, assignments.csv, costs.csv and metrics.json under `out`; return
+    the frames."""
     all_records = {e.name: load_records(e) for e in exps}
     records = [r for recs in all_records.values() for r in recs]
     runs = runs_frame(records)
@@ -234,7 +247,9 @@ def analyze(exps: list[Experiment], out: Path) -> dict[str, pd.DataFrame]:
         else pd.DataFrame()
     curves = curves_frame(records)
     assignments = assignments_frame(records)
+    costs = costs_frame(records)
     out.mkdir(parents=True, exist_ok=True)
+    costs.to_csv(out / "costs.csv", index=False)
     assignments.to_csv(out / "assignments.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
     tests.to_csv(out / "tests.csv", index=False)
@@ -258,4 +273,5 @@ def analyze(exps: list[Experiment], out: Path) -> dict[str, pd.DataFrame]:
                 columns={exp.primary_metric: "value", keys[1]: "value_task_mean"}).to_csv(
                 folder / f"{method}.csv", index=False)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
-    return {"summary": summary, "tests": tests, "curves": curves, "runs": runs, "assignments": assignments}
+    return {"summary": summary, "tests": tests, "curves": curves, "runs": runs, "assignments": assignments,
+            "costs": costs}

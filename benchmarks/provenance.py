@@ -45,3 +45,22 @@ def code_fingerprint(method: str) -> str:
     modules = sorted(set(method_modules(method)) | set(SHARED_MODULES))
     text = "\n".join(f"{m} {_file_digest(m)[1]}" for m in modules)
     return hashlib.md5(text.encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """The git commit of the checkout the package runs from (with "+ uncommitted changes" when the tree is
+    dirty), else the package version: the report says which code made it."""
+    import subprocess
+
+    from sharebench.benchmarks import __version__
+
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return f"sharebench {__version__} (not a git checkout)"
+    return f"commit `{commit}`" + (" + uncommitted changes" if dirty else "")

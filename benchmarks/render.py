@@ -211,6 +211,74 @@ def render_scoreboard(papers: list[Paper], exps: list[Any], frames: dict[str, pd
             tabulate(rows, headers=SCOREBOARD_HEADER, tablefmt="github"), ""]
 
 
+def reported_vs_reproduced(paper: Paper, active: dict[str, Any], summary: pd.DataFrame, out: Path) -> list[str]:
+    """A scatter of every cell that has both the paper's number and ours: x the paper's, y ours (± one standard
+    deviation over seeds), the diagonal for agreement; cells off the paper's setting hollow."""
+    import matplotlib.pyplot as plt
+
+    points = []
+    for table in paper.tables:
+        for (row, column), ref in table.paper.items():
+            a = table.address(row, column)
+            if a.get("experiment") not in active:
+                continue
+            r = summary_row(summary, a["experiment"], a.get("arm"), a["metric"] if "task" not in a
+                            else f"{a['metric']}/{a['task']}")
+            if r is not None:
+                scale = get_metric(a["metric"]).scale
+                points.append((ref.mean, scale * float(r["mean"]), scale * float(r["std"]) if r["n"] > 1 else 0.0,
+                               paper.comparable(active[a["experiment"]])))
+    if not points:
+        return []
+    fig, ax = plt.subplots(figsize=(4.8, 4.4))
+    for comparable in (True, False):
+        sel = [p for p in points if p[3] == comparable]
+        if sel:
+            x, y, err, _ = zip(*sel)
+            ax.errorbar(x, y, yerr=err, fmt="o", mfc="C0" if comparable else "none", color="C0", ms=5, capsize=2,
+                        label="the paper's setting" if comparable else "another setting (indicative)")
+    low = min(min(p[0], p[1] - p[2]) for p in points)
+    high = max(max(p[0], p[1] + p[2]) for p in points)
+    ax.plot([low, high], [low, high], color="0.5", lw=1, ls="--")
+    ax.set_xlabel("paper")
+    ax.set_ylabel("ours (mean ± std)")
+    ax.set_title(f"{paper.title.split(':')[0]}: reported vs reproduced", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out / "figures" / f"{paper.key}-reported-vs-reproduced.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [f"![{paper.key}: reported vs reproduced](figures/{path.name})", ""]
+
+
+def provenance_and_deviations(paper: Paper, active: dict[str, Any]) -> list[str]:
+    """Where this section's numbers come from (profile, data verified or imported, code version) and how each
+    run departs from the paper's setting (its data and budget against the paper module's settings)."""
+    from sharebench.benchmarks.provenance import code_version
+    from sharebench.datasets.suites import read_suite_meta
+
+    lines = ["### Provenance and deviations from the paper", ""]
+    profiles = sorted({e.profile for e in active.values()})
+    lines.append(f"- profile {', '.join(f'`{p}`' for p in profiles)}; code {code_version()}")
+    for exp in active.values():
+        try:
+            verified = "checksum-verified" if read_suite_meta(exp.suite)["checksum_verified"] else \
+                "**imported, not checksum-verified**"
+        except Exception:  # noqa: BLE001 (a suite not prepared here: the report still renders)
+            verified = "not prepared here"
+        wanted = paper.settings.get(exp.name, {})
+        departures = [f"{key} `{getattr(exp, key)}` (paper: `{value}`)" for key, value in wanted.items()
+                      if getattr(exp, key) != value]
+        where = ("the paper's setting" if wanted and not departures else
+                 "departs: " + "; ".join(departures) if departures else "no paper setting recorded: indicative")
+        lines.append(f"- `{exp.name}`: suite `{exp.suite}` ({verified}), {exp.iterations} iterations, "
+                     f"{len(exp.seeds)} seeds; {where}")
+    lines.append("- the choices where the paper is silent and the cells it seems to misprint are in the table notes "
+                 "above and in the paper module's docstring")
+    return lines + [""]
+
+
 def render_paper(paper: Paper, exps: list[Any], frames: dict[str, pd.DataFrame], out: Path) -> str:
     active = {e.name: e for e in exps if e.benchmark == paper.key}
     lines = [f"## {paper.title}", "", f"Paper numbers: {paper.source}.", ""]
@@ -226,6 +294,9 @@ def render_paper(paper: Paper, exps: list[Any], frames: dict[str, pd.DataFrame],
         rows = [[r[k] for k in ("claim", "test", "n", "p", "effect", "seeds", "verdict")] for r in results]
         lines += ["### The paper's claims", "", CLAIMS_RULE, "",
                   tabulate(rows, headers=CLAIMS_HEADER, tablefmt="github"), ""]
+    if active:
+        lines += reported_vs_reproduced(paper, active, frames["summary"], out)
+        lines += provenance_and_deviations(paper, active)
     if paper.figures is not None and active:
         lines += paper.figures(active, frames, out)
     return "\n".join(lines + [""])

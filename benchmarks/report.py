@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from sharebench.benchmarks.analysis import ALPHA, load_records, runs_frame  # noqa: E402
+from sharebench.benchmarks.analysis import ALPHA, COST_COLUMNS, load_records, runs_frame  # noqa: E402
 from sharebench.benchmarks.config import Experiment  # noqa: E402
 from sharebench.benchmarks.html_report import write_html  # noqa: E402
 from sharebench.benchmarks.metrics import get_metric  # noqa: E402
@@ -40,6 +40,8 @@ def fmt_p(tests: pd.DataFrame, exp: Experiment, method: str, metric: str) -> str
 
 
 def curve_figure(curves: pd.DataFrame, exp: Experiment, path: Path) -> None:
+    """Each arm's mean test curve with a band of ± one standard deviation over seeds, and every seed's final
+    value as a dot."""
     metric = exp.primary_metric
     m_info = get_metric(metric)
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
@@ -51,8 +53,10 @@ def curve_figure(curves: pd.DataFrame, exp: Experiment, path: Path) -> None:
         g = m.groupby("iteration")[metric]
         mean, std = g.mean(), g.std().fillna(0.0)
         ax.plot(mean.index, m_info.scale * mean.values, label=f"{arm} (n={m.seed.nunique()})")
-        ax.fill_between(mean.index, m_info.scale * (mean - std).values, m_info.scale * (mean + std).values,
-                        alpha=0.2)
+        band = ax.fill_between(mean.index, m_info.scale * (mean - std).values, m_info.scale * (mean + std).values,
+                               alpha=0.2)
+        last = m[m.iteration == m.iteration.max()]  # every seed's final value, as a dot
+        ax.scatter(last.iteration, m_info.scale * last[metric], s=12, color=band.get_facecolor()[0][:3], zorder=3)
     ax.set_xlabel("iteration")
     ax.set_ylabel(f"test {metric} ({m_info.unit})")
     ax.set_title(f"{exp.title} [{exp.profile}]")
@@ -64,8 +68,26 @@ def curve_figure(curves: pd.DataFrame, exp: Experiment, path: Path) -> None:
     plt.close(fig)
 
 
+def fmt_cost(costs: pd.DataFrame, exp: str, arm: str) -> list[str]:
+    """Parameters (trainable, + frozen), median seconds per training step, median wall time per run, device."""
+    sel = costs[(costs.experiment == exp) & (costs.method == arm)]
+    if sel.empty:
+        return ["", "", ""]
+    params = sel.parameters_trainable.dropna()
+    frozen = sel.parameters_frozen.dropna()
+    held = "" if params.empty else f"{int(params.iloc[0]):,}" + (
+        f" (+{int(frozen.iloc[0]):,} frozen)" if not frozen.empty and frozen.iloc[0] else "")
+    step = sel.train_s_per_step.dropna()
+    per_step = "" if step.empty else f"{1000 * step.median():.2f} ms"
+    devices = ", ".join(sorted({str(d) for d in sel.device.dropna()}))
+    return [held, per_step, f"{sel.wall_time_s.median():.1f} s ({devices})"]
+
+
+COST_HEADERS = ["parameters", "per step", "wall / run (device)"]
+
+
 def experiment_section(exp: Experiment, summary: pd.DataFrame, tests: pd.DataFrame, curves: pd.DataFrame,
-                       out: Path) -> str:
+                       out: Path, costs: pd.DataFrame | None = None) -> str:
     meta = read_suite_meta(exp.suite)
     paper = paper_for(exp.benchmark)
     rows = []
@@ -75,7 +97,8 @@ def experiment_section(exp: Experiment, summary: pd.DataFrame, tests: pd.DataFra
         headers += [f"{metric} {unit} (pooled)", f"{metric} {unit} (task mean)"]
         if metric == exp.primary_metric:
             headers.append(f"p vs {exp.reference} (pooled)")
-    headers.append(f"paper ({exp.primary_metric})")
+    headers += [f"paper ({exp.primary_metric})", *COST_HEADERS]
+    costs = pd.DataFrame(columns=COST_COLUMNS) if costs is None else costs
     for arm in exp.arms.values():
         row = [arm.label, arm.method]
         for metric in exp.metrics:
@@ -85,7 +108,7 @@ def experiment_section(exp: Experiment, summary: pd.DataFrame, tests: pd.DataFra
                 row.append(fmt_p(tests, exp, arm.label, metric))
         ref = None if paper is None else paper.reference(exp.name, arm.label, exp.primary_metric)
         row.append("" if ref is None else fmt_ref(ref) + ("" if paper.comparable(exp) else " (other setting)"))
-        rows.append(row)
+        rows.append(row + fmt_cost(costs, exp.name, arm.label))
     figure = out / "figures" / f"{exp.name}.png"
     curve_figure(curves, exp, figure)
     verified = "yes" if meta["checksum_verified"] else "**no**: some data were imported (see notes)"
@@ -109,7 +132,9 @@ def experiment_section(exp: Experiment, summary: pd.DataFrame, tests: pd.DataFra
                 for arm in exp.arms]
     lines += ["", "Final test metrics, mean ± std over seeds (n). p: exact two-sided Mann-Whitney U against "
               f"the reference, raw / Holm-adjusted within the experiment and metric; * p_holm < {ALPHA}; "
-              "† n too small for the test ever to reach p < 0.05.", "",
+              "† n too small for the test ever to reach p < 0.05. Cost: the parameters the arm's networks hold "
+              "(trainable; frozen ones such as a stored source beside), the median time of a training step "
+              "(evaluations excluded) and the median wall time of a run, with the device.", "",
               tabulate(rows, headers=headers, tablefmt="github"), "",
               f"Per task, {first} (test images: " + ", ".join(f"{t['name']} {t['n_test']}" for t in evaluated) + "):",
               "", tabulate(per_task, headers=["arm"] + [t["name"] for t in evaluated], tablefmt="github"), "",
@@ -127,6 +152,7 @@ def write_report(exps: list[Experiment], skipped: list[str], results: Path, out:
               "tests": _read(results / "tests.csv", ["experiment", "metric", "method_a", "method_b", "alternative",
                                                      "p", "p_holm", "p_min", "underpowered", "n_a", "n_b"]),
               "curves": pd.read_csv(results / "curves.csv"),
+              "costs": _read(results / "costs.csv", COST_COLUMNS),
               "assignments": _read(results / "assignments.csv", ["experiment", "method", "seed", "layer",
                                                                  "layer_index", "task", "slot", "group_size"]),
               # every run's final metrics, for figures with a dot per seed and tests within an arm (JAE Fig. 2)
@@ -141,7 +167,8 @@ def write_report(exps: list[Experiment], skipped: list[str], results: Path, out:
     parts = ["# sharebench report", "", f"Profile `{profile}`, generated {stamp}. Numbers come from the run "
              "records in `results/runs/`; statistics from `results/summary.csv` and `results/tests.csv`.", ""]
     # per-experiment sections first: they draw the curve figures the paper sections link to
-    sections = [experiment_section(exp, frames["summary"], frames["tests"], frames["curves"], out) for exp in exps]
+    sections = [experiment_section(exp, frames["summary"], frames["tests"], frames["curves"], out, frames["costs"])
+                for exp in exps]
     papers = [paper for paper in registered_papers() if any(e.benchmark == paper.key for e in exps)]
     parts += render_scoreboard(papers, exps, frames)
     for paper in papers:
@@ -153,7 +180,8 @@ def write_report(exps: list[Experiment], skipped: list[str], results: Path, out:
         parts.append("")
     index = out / "index.md"
     index.write_text("\n".join(parts))
-    data = {name: os.path.relpath(results / name, out) for name in ("summary.csv", "tests.csv", "curves.csv")}
+    data = {name: os.path.relpath(results / name, out)
+            for name in ("summary.csv", "tests.csv", "curves.csv", "costs.csv")}
     write_html(out / "index.html", "\n".join(parts), data)
     (out / "report.json").write_text(json.dumps({"profile": profile, "experiments": [e.name for e in exps],
                                                  "skipped": skipped}, indent=2))

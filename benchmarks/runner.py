@@ -244,11 +244,25 @@ def is_eval_point(exp: Experiment, done: int) -> bool:
     return done % exp.eval_interval == 0 or done == exp.iterations
 
 
+def parameter_counts(method: Method) -> dict[str, int]:
+    """The parameters of every network the method holds (attributes that are modules, or lists / dicts of them),
+    each counted once: trainable (requires_grad) and frozen (a stored source network, a teacher)."""
+    seen: dict[int, torch.nn.Parameter] = {}
+    for value in vars(method).values():
+        values = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
+        for module in values:
+            if isinstance(module, torch.nn.Module):
+                seen.update({id(p): p for p in module.parameters()})
+    trainable = sum(p.numel() for p in seen.values() if p.requires_grad)
+    return {"parameters_trainable": trainable, "parameters_frozen": sum(p.numel() for p in seen.values()) - trainable}
+
+
 def build_record(job: Job, method: Method, prep: Prepared, curves: dict[str, Any], dev: torch.device,
                  wall_time_s: float, resumed_from: int | None, inputs: InputPipeline | None = None,
-                 **extra: Any) -> dict[str, Any]:
+                 train_s: float | None = None, **extra: Any) -> dict[str, Any]:
     """The job's record: its configuration, the last evaluation (no checkpoint is selected on the test set),
-    the curves, what the method reports of itself, versions and device."""
+    the curves, what the method reports of itself, versions, device and cost (parameters, seconds per training
+    step: the steps alone, evaluations excluded; on a GPU synchronised at each evaluation)."""
     exp, cfg = job.experiment, job.config()
     names, roles = prep.spec.names, prep.spec.roles
     metrics = {key: values[-1] for key, values in curves["metrics"].items()}
@@ -269,6 +283,8 @@ def build_record(job: Job, method: Method, prep: Prepared, curves: dict[str, Any
         "method_info": method.describe(), **({"artifacts": artifacts} if artifacts else {}),
         "versions": versions(), "device": str(dev) if dev.type != "cuda" else torch.cuda.get_device_name(dev),
         "wall_time_s": round(wall_time_s, 3), "resumed_from": resumed_from,
+        "cost": {**parameter_counts(method), "train_s_per_step":
+                 None if train_s is None else round(train_s / max(1, job.experiment.iterations), 6)},
         "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **extra,
     }
 
@@ -300,7 +316,7 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
     streams = StreamSet(type(method).STREAMS, list(prep.spec.roles), prep.masks, prep.data["x_train"],
                         prep.y_visible, exp.batch_per_task, seed=job.seed)
     curves = new_curves()
-    start, elapsed, resumed_from = 0, 0.0, None
+    start, elapsed, resumed_from, train_s = 0, 0.0, None, 0.0
     ckpt = checkpoint_path(job_hash)
     if ckpt.exists():
         state = torch.load(ckpt, map_location=dev, weights_only=False)
@@ -310,6 +326,7 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
             inputs.load_state(state["inputs"])
         torch.set_rng_state(state["torch_rng"])
         curves, start, elapsed = state["curves"], state["iteration"], state["elapsed"]
+        train_s = state.get("train_s", 0.0)
         resumed_from = start
         log.info("%s: resuming from iteration %d", job.label, start)
 
@@ -317,7 +334,8 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
         atomic_torch_save({"method": method.state_dict(), "streams": streams.state(),
                            "inputs": None if inputs is None else inputs.state(),
                            "torch_rng": torch.get_rng_state(), "curves": curves, "iteration": iteration,
-                           "elapsed": elapsed + time.perf_counter() - t0, "config_hash": job_hash}, ckpt)
+                           "elapsed": elapsed + time.perf_counter() - t0, "train_s": train_s,
+                           "config_hash": job_hash}, ckpt)
 
     t0 = time.perf_counter()
     if start == 0 and not curves["iteration"]:
@@ -325,6 +343,7 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
     losses: list[float] = []
     bar = tqdm(range(start, exp.iterations), desc=job.label, disable=not progress, leave=False,
                mininterval=2.0, initial=start, total=exp.iterations)
+    step_start = time.perf_counter()
     for it in bar:
         batches = streams.draw()
         if inputs is not None:
@@ -334,14 +353,19 @@ def run_job(job: Job, device: str = "auto", progress: bool = True, stop_after: i
         losses.append(out["loss"])
         done = it + 1
         if is_eval_point(exp, done):
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            train_s += time.perf_counter() - step_start
             record_evaluation(method, curves, done, losses, exp, prep)
             losses = []
             checkpoint(done)
             if stop_after is not None and done >= stop_after and done < exp.iterations:
                 raise KeyboardInterrupt(f"stopped after iteration {done} (test hook)")
+            step_start = time.perf_counter()
     bar.close()
 
-    record = build_record(job, method, prep, curves, dev, elapsed + time.perf_counter() - t0, resumed_from, inputs)
+    record = build_record(job, method, prep, curves, dev, elapsed + time.perf_counter() - t0, resumed_from, inputs,
+                          train_s=train_s)
     write_record(job, record, method if keep_model else None)
     if ckpt.exists():
         ckpt.unlink()
@@ -410,7 +434,7 @@ def run_jobs(jobs: list[Job], n_parallel: int = 1, device: str = "auto", executo
     log.info("%d job(s), %d already done, %d to run as %d group(s) (%d at a time)", len(jobs),
              len(jobs) - len(todo), len(todo), len(groups), n_parallel)
     failures = []
-    if n_parallel <= 1:
+    if n_parallel <= 1 or len(groups) <= 1:  # one group: in this process (a worker would import torch again)
         for group in tqdm(groups, desc="jobs", disable=len(groups) < 2):
             try:
                 for line in _run_group(group, device):
@@ -419,7 +443,7 @@ def run_jobs(jobs: list[Job], n_parallel: int = 1, device: str = "auto", executo
                 log.error("%s failed: %s", _group_label(group), err)
                 failures.append(f"{_group_label(group)}: {err}")
         return failures
-    with ProcessPoolExecutor(n_parallel, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(min(n_parallel, len(groups)), mp_context=worker_context()) as pool:
         futures = {pool.submit(_worker, group, device): group for group in groups}
         for fut in tqdm(as_completed(futures), total=len(futures), desc="jobs"):
             group = futures[fut]
@@ -429,6 +453,15 @@ def run_jobs(jobs: list[Job], n_parallel: int = 1, device: str = "auto", executo
                 log.error("%s failed: %s", _group_label(group), err)
                 failures.append(f"{_group_label(group)}: {err}")
     return failures
+
+
+def worker_context():
+    """fork on a machine without CUDA: a worker starts with this process's imports (torch and the suite code:
+    about 5 s saved per worker and stage, measured); spawn where CUDA is available, since a forked CUDA context
+    cannot be used. Every job sets its own threads (1) and seeds, so the records are the same either way (tested)."""
+    if sys.platform.startswith("linux") and not torch.cuda.is_available():
+        return get_context("fork")
+    return get_context("spawn")
 
 
 def _group_label(jobs: list[Job]) -> str:

@@ -674,3 +674,13 @@ def test_figure_2_draws_the_normalised_curves_and_counts_the_seeds_where_the_bou
     lines = cetl_figures.figure2({"da": Exp()}, curves, tmp_path, {"cetl": "CETL"})
     assert (tmp_path / "figures" / "da-figure2.png").stat().st_size > 1000
     assert any("in 1 of 2 seeds" in line for line in lines)
+
+
+def test_a_stored_source_counts_as_frozen_parameters_and_t1_t2_as_trainable():
+    from sharebench.benchmarks.runner import parameter_counts
+
+    m = _cetl("cetl")
+    counts = parameter_counts(m)
+    source = sum(p.numel() for p in m.s.parameters())
+    assert counts["parameters_frozen"] == source > 0
+    assert counts["parameters_trainable"] == sum(p.numel() for net in (m.t1, m.t2, m.hz) for p in net.parameters())

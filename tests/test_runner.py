@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from sharebench.benchmarks.config import resolve_experiment
 from sharebench.benchmarks.runner import (
@@ -30,8 +31,12 @@ def tiny_experiment(methods=None, iterations=20):
 
 
 def strip(record: dict) -> dict:
+    """The record without what depends on the clock (times) or on the run's history (where it resumed)."""
     volatile = {"wall_time_s", "finished_at", "resumed_from"}
-    return {k: v for k, v in record.items() if k not in volatile}
+    out = {k: v for k, v in record.items() if k not in volatile}
+    if "cost" in out:
+        out["cost"] = {k: v for k, v in out["cost"].items() if k != "train_s_per_step"}
+    return out
 
 
 def assert_resumes_exactly(exp, arm: str, whole: dict, stop_after: int) -> None:
@@ -56,6 +61,21 @@ def test_record_has_what_the_analysis_needs():
     assert rec["config"]["code"]  # which code made it
     on_disk = json.loads(record_path(tiny_experiment(), "isolated", 0).read_text())
     assert on_disk["config_hash"] == rec["config_hash"]
+
+
+def test_a_record_says_what_the_run_cost():
+    from sharebench.benchmarks.analysis import costs_frame
+    from sharebench.benchmarks.runner import build_method, prepare
+
+    exp = tiny_experiment()
+    rec = run_job(Job(exp, "isolated", 0), progress=False)
+    prep, _ = prepare(Job(exp, "isolated", 0), torch.device("cpu"))
+    method = build_method(Job(exp, "isolated", 0), torch.device("cpu"), prep.spec, {})
+    held = sum(p.numel() for m in vars(method).values() if isinstance(m, torch.nn.Module) for p in m.parameters())
+    assert rec["cost"]["parameters_trainable"] == held > 0 and rec["cost"]["parameters_frozen"] == 0
+    assert 0 < rec["cost"]["train_s_per_step"] * exp.iterations <= rec["wall_time_s"]  # steps only
+    costs = costs_frame([rec, {**rec, "cost": None, "seed": 1}])  # an older record: wall time and device only
+    assert costs.parameters_trainable.tolist()[0] == held and costs.wall_time_s.notna().all()
 
 
 def test_same_seed_same_record_and_other_seed_differs():
@@ -124,7 +144,13 @@ def test_finished_records_survive_their_output_folder_being_reset():
     assert json.loads(record_path(exp, "isolated", 0).read_text()) == first
 
 
-def test_parallel_jobs_write_the_same_records_as_serial():
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_parallel_jobs_write_the_same_records_as_serial(start, monkeypatch):
+    from multiprocessing import get_context
+
+    from sharebench.benchmarks import runner
+
+    monkeypatch.setattr(runner, "worker_context", lambda: get_context(start))
     exp = tiny_experiment(iterations=10)
     serial = run_job(Job(exp, "isolated", 1), progress=False)
     record_path(exp, "isolated", 1).unlink()

@@ -46,3 +46,15 @@ def test_off_the_papers_setting_every_claim_is_indicative_with_what_it_would_say
     row = dict(zip(SCOREBOARD_HEADER, scoreboard_row(_paper({"e": {"suite": "real"}}), [exp], _frames())))
     assert row["indicative (not the paper's setting)"] == "3 (1 hold, 1 do not, 1 inconclusive)"
     assert row["claims reproduced"] == 0 and row["cells not comparable"] == 2
+
+
+def test_a_paper_section_draws_reported_against_reproduced_and_lists_its_departures(tmp_path):
+    from sharebench.benchmarks.render import render_paper
+
+    exp = SimpleNamespace(name="e", benchmark="p", suite="stand-in", profile="quick", iterations=100, seeds=[0, 1])
+    text = render_paper(_paper({"e": {"suite": "real"}}), [exp], _frames(), tmp_path)
+    assert (tmp_path / "figures" / "p-reported-vs-reproduced.png").stat().st_size > 1000
+    assert "figures/p-reported-vs-reproduced.png" in text
+    assert "`e`: suite `stand-in` (not prepared here), 100 iterations, 2 seeds; departs: suite `stand-in` " \
+           "(paper: `real`)" in text
+    assert "seeds ran / needed" in text and "shift +10.00 [+9.00, +11.00]" in text  # display units (x 100)
