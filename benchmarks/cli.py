@@ -131,6 +131,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Every reproduced cell against the paper's number (results/cell-verdicts.csv); exit 1 when a cell run on the
+    paper's own data and budget is not consistent with it, naming the cells (CI's check of paper-profile records)."""
+    import pandas as pd
+
+    from sharebench.benchmarks.papers import registered_papers
+    from sharebench.benchmarks.render import CELL_COLUMNS, cell_verdicts
+
+    _, profile, exps, _ = _load(args)
+    results = Path(args.results)
+    summary = pd.read_csv(results / "summary.csv")
+    rows = [cell for paper in registered_papers()
+            for cell in cell_verdicts(paper, {e.name: e for e in exps if e.benchmark == paper.key}, summary)]
+    frame = pd.DataFrame(rows, columns=CELL_COLUMNS)
+    frame.to_csv(results / "cell-verdicts.csv", index=False)
+    compared = frame[frame.verdict.isin(["consistent", "better than the paper", "worse than the paper"])]
+    off = compared[compared.verdict != "consistent"]
+    log.info("profile %s: %d cells run, %d on the paper's setting with a spread to compare, %d consistent; wrote %s",
+             profile, int((frame.ours != "—").sum()), len(compared), len(compared) - len(off),
+             results / "cell-verdicts.csv")
+    for cell in off.itertuples():
+        log.error("%s, %s, %s / %s (`%s`, arm `%s`): paper %s, ours %s: %s", cell.paper, cell.table, cell.row,
+                  cell.column, cell.experiment, cell.arm, cell.paper_value, cell.ours, cell.verdict)
+    return 1 if len(off) else 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from sharebench.datasets.importer import import_source
 
@@ -237,6 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results")
     p.add_argument("--out", default="report")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("check", help="reproduced cells against the papers' numbers; exit 1 when a cell on the "
+                       "paper's setting is not consistent")
+    _common(p)
+    p.add_argument("--results", default="results")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("import", help="import a user-provided copy of a source (recorded, marked unverified)")
     p.add_argument("source", help="source name, e.g. fashion-mnist, omniglot, usps")

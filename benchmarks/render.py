@@ -101,17 +101,19 @@ def render_table(paper: Paper, table: Table, active: dict[str, Any], summary: pd
     return lines + [""]
 
 
-def planning_effect(paper: Paper, claim: paperdata.Claim, summary: pd.DataFrame) -> tuple[float, str]:
+def planning_effect(paper: Paper, claim: paperdata.Claim, summary: pd.DataFrame,
+                    comparable: bool = True) -> tuple[float, str]:
     """The claim's effect in standard deviations of a run, in the claimed direction, and where it comes from: the
     difference of the paper's two numbers over our runs' pooled spread (the paper's own spread where printed), or,
-    where the paper gives no pair of numbers, our own difference (exploratory: chosen after the runs)."""
+    where the paper gives no pair of numbers or the run is not on the paper's setting (a stand-in's effect need not
+    be the paper's), our own difference (exploratory: chosen after the runs)."""
     m = get_metric(claim.metric)
     rows = [summary_row(summary, claim.experiment, arm, claim.metric) for arm in (claim.a, claim.b)]
     if any(r is None or int(r["n"]) < 2 for r in rows):
         return math.nan, ""
     ref_a, ref_b = (paper.reference(claim.experiment, arm, claim.metric) for arm in (claim.a, claim.b))
     sd = math.sqrt((float(rows[0]["std"]) ** 2 + float(rows[1]["std"]) ** 2) / 2)
-    if ref_a is not None and ref_b is not None:
+    if comparable and ref_a is not None and ref_b is not None:
         if ref_a.std is not None and ref_b.std is not None:
             sd = math.sqrt((ref_a.std ** 2 + ref_b.std ** 2) / 2) / m.scale
         delta, source = (ref_a.mean - ref_b.mean) / m.scale, "paper"
@@ -148,7 +150,7 @@ def claim_result(paper: Paper, claim: paperdata.Claim, tests: pd.DataFrame, summ
         out["p"] = f"{r['p']:.3g} ({adjusted})"
         out["effect"] = fmt_effect(r, claim.metric)
         if not equality:
-            d, source = planning_effect(paper, claim, summary)
+            d, source = planning_effect(paper, claim, summary, comparable)
             need = stats.seeds_needed(d, claim.level) if math.isfinite(d) else None
             out["seeds"] = "" if not source else (
                 f"{min(int(r['n_a']), int(r['n_b']))} / " + (f"{need}" if need else "> 50" if d > 0 else "—")
@@ -175,13 +177,33 @@ CLAIMS_RULE = (
     "a large p alone is *inconclusive*, never a reproduction. Effect: the probability that a run of the first arm "
     "beats one of the second, and the Hodges-Lehmann shift (first minus second, display units) with its exact 95 % "
     "interval. Seeds needed: per arm, for 80 % power at the paper's level to detect the effect d (in standard "
-    "deviations of a run; from the paper's two numbers and our runs' spread, else our own difference, exploratory), "
+    "deviations of a run; from the paper's two numbers and our runs' spread on the paper's setting, else our own "
+    "difference, exploratory), "
     "by simulation of normal runs (benchmarks/stats.py).")
 
 
 SCOREBOARD_HEADER = ["paper", "claims reproduced", "not reproduced", "inconclusive", "indicative (not the paper's "
                      "setting)", "no verdict (small steps)", "not run", "cells consistent / compared",
                      "cells not comparable", "cells that cannot tell"]
+
+
+CELL_COLUMNS = ["paper", "table", "row", "column", "experiment", "arm", "metric", "paper_value", "ours", "verdict"]
+
+
+def cell_verdicts(paper: Paper, active: dict[str, Any], summary: pd.DataFrame) -> list[dict[str, str]]:
+    """Every table cell of the paper whose experiment ran: the paper's number, ours, the verdict."""
+    rows = []
+    for table in paper.tables:
+        for row, _ in table.rows:
+            for column, _ in table.columns:
+                a = table.address(row, column)
+                if a.get("experiment") not in active:
+                    continue
+                theirs, ours, verdict = cell_with_verdict(paper, table, row, column, active, summary)
+                rows.append({"paper": paper.key, "table": table.title, "row": row, "column": column,
+                             "experiment": a["experiment"], "arm": a.get("arm", ""), "metric": a["metric"],
+                             "paper_value": theirs, "ours": ours, "verdict": verdict})
+    return rows
 
 
 def scoreboard_row(paper: Paper, exps: list[Any], frames: dict[str, pd.DataFrame]) -> list[Any]:
@@ -192,9 +214,7 @@ def scoreboard_row(paper: Paper, exps: list[Any], frames: dict[str, pd.DataFrame
     inner = [paperdata.claim_status(r["verdict"].partition(": ")[2]) for r in results if r["status"] == "indicative"]
     indicative = f"{len(inner)}" + (f" ({inner.count('reproduced')} hold, {inner.count('not reproduced')} do not, "
                                     f"{inner.count('inconclusive')} inconclusive)" if inner else "")
-    cells = [cell_with_verdict(paper, table, row, column, active, frames["summary"])[2]
-             for table in paper.tables for row, _ in table.rows for column, _ in table.columns
-             if table.address(row, column).get("experiment") in active]
+    cells = [c["verdict"] for c in cell_verdicts(paper, active, frames["summary"])]
     compared = [v for v in cells if v == "consistent" or v.endswith("than the paper")]
     counts = [indicative if s == "indicative" else statuses.count(s) for s in paperdata.CLAIM_STATUSES]
     return [paper.title.split(":")[0], *counts,

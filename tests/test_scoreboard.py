@@ -58,3 +58,32 @@ def test_a_paper_section_draws_reported_against_reproduced_and_lists_its_departu
     assert "`e`: suite `stand-in` (not prepared here), 100 iterations, 2 seeds; departs: suite `stand-in` " \
            "(paper: `real`)" in text
     assert "seeds ran / needed" in text and "shift +10.00 [+9.00, +11.00]" in text  # display units (x 100)
+
+
+def test_seed_planning_takes_the_papers_effect_only_on_the_papers_setting():
+    from sharebench.benchmarks.render import planning_effect
+
+    paper, summary = _paper({}), _frames()["summary"]
+    claim = paper.claims[0]  # a (paper 90.5 ± 1.0) better than b (70.0 ± 1.0); ours 0.90 vs 0.80, std 0.01
+    d, source = planning_effect(paper, claim, summary, comparable=True)
+    assert source == "paper" and abs(d - 20.5) < 1e-9  # (90.5 - 70.0) % over the paper's own spread of 1 %
+    d, source = planning_effect(paper, claim, summary, comparable=False)
+    assert source == "ours, exploratory" and abs(d - 10.0) < 1e-9  # a stand-in's own difference
+
+
+def test_check_fails_on_a_paper_setting_cell_that_is_not_consistent_and_names_it(tmp_path, caplog):
+    from sharebench.benchmarks.cli import main
+
+    def summary(lws_error: float) -> None:
+        rows = [{"experiment": "lws-omniglot", "method": arm, "metric": "error", "mean": mean, "std": 0.01, "n": 10}
+                for arm, mean in (("shareall", 0.2085), ("isolated", 0.2352), ("lws", lws_error))]
+        pd.DataFrame(rows).to_csv(tmp_path / "summary.csv", index=False)
+
+    args = ["check", "--profile", "paper", "-e", "lws-omniglot", "--results", str(tmp_path)]
+    summary(0.1931)  # the paper's three numbers
+    assert main(args) == 0
+    cells = pd.read_csv(tmp_path / "cell-verdicts.csv")
+    assert (cells[cells.ours != "—"].verdict == "consistent").sum() == 3
+    summary(0.30)  # learned sharing at 30 % error: far worse than the paper's 19.31 ± 2.54
+    assert main(args) == 1
+    assert "Learned sharing" in caplog.text and "worse than the paper" in caplog.text
