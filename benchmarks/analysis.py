@@ -76,7 +76,7 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 COST_COLUMNS = ["experiment", "method", "seed", "device", "parameters_trainable", "parameters_frozen",
-                "train_s_per_step", "wall_time_s"]
+                "parameters_in_use", "shared_fraction", "train_s_per_step", "wall_time_s"]
 
 
 def costs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:

@@ -77,6 +77,9 @@ def fmt_cost(costs: pd.DataFrame, exp: str, arm: str) -> list[str]:
     frozen = sel.parameters_frozen.dropna()
     held = "" if params.empty else f"{int(params.iloc[0]):,}" + (
         f" (+{int(frozen.iloc[0]):,} frozen)" if not frozen.empty and frozen.iloc[0] else "")
+    in_use = sel.parameters_in_use.dropna() if "parameters_in_use" in sel else pd.Series(dtype=float)
+    if not in_use.empty:  # a weight bank: the median over seeds of what the tasks use and the part they share
+        held += (f"; in use {int(in_use.median()):,}, shared {100 * sel.shared_fraction.dropna().median():.0f} %")
     step = sel.train_s_per_step.dropna()
     per_step = "" if step.empty else f"{1000 * step.median():.2f} ms"
     devices = ", ".join(sorted({str(d) for d in sel.device.dropna()}))
@@ -133,8 +136,9 @@ def experiment_section(exp: Experiment, summary: pd.DataFrame, tests: pd.DataFra
     lines += ["", "Final test metrics, mean ± std over seeds (n). p: exact two-sided Mann-Whitney U against "
               f"the reference, raw / Holm-adjusted within the experiment and metric; * p_holm < {ALPHA}; "
               "† n too small for the test ever to reach p < 0.05. Cost: the parameters the arm's networks hold "
-              "(trainable; frozen ones such as a stored source beside), the median time of a training step "
-              "(evaluations excluded) and the median wall time of a run, with the device.", "",
+              "(trainable; frozen ones such as a stored source beside; for a weight bank the hidden parameters in "
+              "the slots the tasks use and the share of them two or more tasks use), the median time of a training "
+              "step (evaluations excluded) and the median wall time of a run, with the device.", "",
               tabulate(rows, headers=headers, tablefmt="github"), "",
               f"Per task, {first} (test images: " + ", ".join(f"{t['name']} {t['n_test']}" for t in evaluated) + "):",
               "", tabulate(per_task, headers=["arm"] + [t["name"] for t in evaluated], tablefmt="github"), "",

@@ -246,7 +246,9 @@ def is_eval_point(exp: Experiment, done: int) -> bool:
 
 def parameter_counts(method: Method) -> dict[str, int]:
     """The parameters of every network the method holds (attributes that are modules, or lists / dicts of them),
-    each counted once: trainable (requires_grad) and frozen (a stored source network, a teacher)."""
+    each counted once: trainable (requires_grad) and frozen (a stored source network, a teacher); for a weight bank
+    also the hidden parameters in use (the slots some task is assigned to; heads excluded) and the fraction of them
+    in slots shared by two or more tasks."""
     seen: dict[int, torch.nn.Parameter] = {}
     for value in vars(method).values():
         values = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
@@ -254,7 +256,13 @@ def parameter_counts(method: Method) -> dict[str, int]:
             if isinstance(module, torch.nn.Module):
                 seen.update({id(p): p for p in module.parameters()})
     trainable = sum(p.numel() for p in seen.values() if p.requires_grad)
-    return {"parameters_trainable": trainable, "parameters_frozen": sum(p.numel() for p in seen.values()) - trainable}
+    counts = {"parameters_trainable": trainable, "parameters_frozen": sum(p.numel() for p in seen.values()) - trainable}
+    info = method.describe()
+    if "hidden_params_in_use" in info:  # a weight bank: the slots the tasks use, and the part two or more share
+        counts["parameters_in_use"] = info["hidden_params_in_use"]
+        counts["shared_fraction"] = round(info.get("hidden_params_shared", 0) / max(1, info["hidden_params_in_use"]),
+                                          4)
+    return counts
 
 
 def build_record(job: Job, method: Method, prep: Prepared, curves: dict[str, Any], dev: torch.device,

@@ -314,10 +314,14 @@ class BankedMethod(Method):
         a = self.assignment.cpu()
         distinct = [len(torch.unique(a[:, layer])) for layer in range(a.shape[1])]
         per_layer = [spec.num_params() for spec in self.layers]
+        shared_slots = [int((torch.unique(a[:, layer], return_counts=True)[1] > 1).sum())
+                        for layer in range(a.shape[1])]
         return {"layers": self.net.layer_names, "assignment": a.tolist(), "distinct_slots_per_layer": distinct,
                 "backbone_options": self.backbone_options,
                 "group_sizes": group_sizes(a).tolist(),
-                "hidden_params_in_use": int(sum(d * n for d, n in zip(distinct, per_layer)))}
+                "hidden_params_in_use": int(sum(d * n for d, n in zip(distinct, per_layer))),
+                # in slots that two or more tasks use: the shared part of what is in use (the report's cost column)
+                "hidden_params_shared": int(sum(k * n for k, n in zip(shared_slots, per_layer)))}
 
 
 def group_sizes(assignment: Tensor) -> Tensor:

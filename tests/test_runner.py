@@ -184,3 +184,15 @@ def test_unknown_slurm_option_is_a_config_error():
 
     with pytest.raises(ConfigError, match="unknown option"):
         slurm_options({"partitoin": "gpu"})
+
+
+def test_a_weight_bank_reports_the_parameters_in_use_and_the_shared_fraction():
+    from sharebench.benchmarks.runner import parameter_counts
+    from sharebench.methods import TaskSpec, create_method
+
+    spec = TaskSpec(["a", "b", "c"], [10, 10, 10], (16, 16, 1), ("task", "task", "task"))
+    counts = {m: parameter_counts(create_method(m, spec, "dkl-convnet", {}, total_iterations=5))
+              for m in ("isolated", "shareall", "partial")}
+    assert counts["isolated"]["parameters_in_use"] == 3 * counts["shareall"]["parameters_in_use"]
+    assert counts["isolated"]["shared_fraction"] == 0.0 and counts["shareall"]["shared_fraction"] == 1.0
+    assert 0.0 < counts["partial"]["shared_fraction"] < 1.0  # the first layer shared, the rest per task
