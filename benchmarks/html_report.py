@@ -86,6 +86,7 @@ def _slug(text: str) -> str:
 def markdown_to_html(markdown: str, folder: Path) -> str:
     """The body of the page; images are read relative to `folder`."""
     body: list[str] = []
+    ids: dict[str, int] = {}  # a heading's id, made unique ("the-paper-s-claims-2") so every anchor works
     lines = markdown.splitlines()
     i = 0
     while i < len(lines):
@@ -108,7 +109,10 @@ def markdown_to_html(markdown: str, folder: Path) -> str:
         if line.startswith("#"):
             level = min(6, len(line) - len(line.lstrip("#")))
             title = line.lstrip("# ")
-            body.append(f'<h{level} id="{_slug(title)}">{_inline(title, folder)}</h{level}>')
+            slug = _slug(title)
+            ids[slug] = ids.get(slug, 0) + 1
+            anchor = slug if ids[slug] == 1 else f"{slug}-{ids[slug]}"
+            body.append(f'<h{level} id="{anchor}">{_inline(title, folder)}</h{level}>')
         elif image:
             body.append(_image(image.group(1), image.group(2), folder))
         elif line.strip():

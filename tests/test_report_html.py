@@ -46,6 +46,8 @@ def test_markdown_becomes_tables_lists_and_inline_figures(tmp_path):
     assert "<code>code</code>" in body and "<b>bold</b>" in body and "<i>a verdict</i>" in body
     assert '<a href="../results/summary.csv">a link</a>' in body and body.count("<li>") == 2
     assert 'src="data:image/png;base64,' in body and "figures/curve.png" not in body  # self-contained
+    twice = markdown_to_html("## Claims\n\n## Claims\n", tmp_path)
+    assert 'id="claims"' in twice and 'id="claims-2"' in twice  # unique anchors
 
 
 def test_the_page_in_chromium_shows_the_scoreboard_populated_tables_and_every_image(tmp_path):
