@@ -14,6 +14,8 @@ import html
 import re
 from pathlib import Path
 
+from sharebench.datasets.atomic import atomic_write_text
+
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1400px; margin: 2em auto; padding: 0 1em; line-height: 1.4; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
@@ -54,7 +56,7 @@ window.addEventListener('load', () => {
 """
 
 
-def _inline(text: str, folder: Path) -> str:
+def _inline(text: str) -> str:
     out = html.escape(text, quote=False)
     out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
     out = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", out)
@@ -71,11 +73,11 @@ def _image(alt: str, src: str, folder: Path) -> str:
     return f'<figure><img src="{html.escape(src)}" alt="{html.escape(alt)}"></figure>'
 
 
-def _table(lines: list[str], folder: Path) -> str:
+def _table(lines: list[str]) -> str:
     rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
     header, body = rows[0], [r for r in rows[1:] if not all(set(c) <= set("-: ") for c in r)]
-    head = "".join(f"<th>{_inline(c, folder)}</th>" for c in header)
-    cells = "\n".join("<tr>" + "".join(f"<td>{_inline(c, folder)}</td>" for c in r) + "</tr>" for r in body)
+    head = "".join(f"<th>{_inline(c)}</th>" for c in header)
+    cells = "\n".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in body)
     return f"<table><thead><tr>{head}</tr></thead>\n<tbody>\n{cells}\n</tbody></table>"
 
 
@@ -96,12 +98,12 @@ def markdown_to_html(markdown: str, folder: Path) -> str:
             while i < len(lines) and lines[i].startswith("|"):
                 block.append(lines[i])
                 i += 1
-            body.append(_table(block, folder))
+            body.append(_table(block))
             continue
         if line.startswith("- "):
             items = []
             while i < len(lines) and lines[i].startswith("- "):
-                items.append(f"<li>{_inline(lines[i][2:], folder)}</li>")
+                items.append(f"<li>{_inline(lines[i][2:])}</li>")
                 i += 1
             body.append("<ul>" + "".join(items) + "</ul>")
             continue
@@ -112,11 +114,11 @@ def markdown_to_html(markdown: str, folder: Path) -> str:
             slug = _slug(title)
             ids[slug] = ids.get(slug, 0) + 1
             anchor = slug if ids[slug] == 1 else f"{slug}-{ids[slug]}"
-            body.append(f'<h{level} id="{anchor}">{_inline(title, folder)}</h{level}>')
+            body.append(f'<h{level} id="{anchor}">{_inline(title)}</h{level}>')
         elif image:
             body.append(_image(image.group(1), image.group(2), folder))
         elif line.strip():
-            body.append(f"<p>{_inline(line, folder)}</p>")
+            body.append(f"<p>{_inline(line)}</p>")
         i += 1
     return "\n".join(body)
 
@@ -131,7 +133,4 @@ def write_html(path: Path, markdown: str, data_links: dict[str, str] | None = No
     page = (f"<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>\n"
             f"<style>{STYLE}</style></head>\n<body>\n{links}{markdown_to_html(markdown, path.parent)}\n"
             f"<script>{SCRIPT}</script>\n</body></html>\n")
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(page)
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, page)

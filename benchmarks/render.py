@@ -47,14 +47,20 @@ def fmt_ref(ref: paperdata.Ref | None) -> str:
     return f"{ref.mean:g}" + ("" if ref.std is None else f" ± {ref.std:g}")
 
 
+def cell_summary(table: Table, row: str, column: str, summary: pd.DataFrame) -> tuple[dict[str, str], str,
+                                                                                      pd.Series | None]:
+    """A cell's address, the summary key of its metric (`<metric>/<task>` for a per-task cell) and our row for it."""
+    a = table.address(row, column)
+    key = a["metric"] if "task" not in a else f"{a['metric']}/{a['task']}"
+    return a, key, summary_row(summary, a.get("experiment"), a.get("arm"), key)
+
+
 def cell_with_verdict(paper: Paper, table: Table, row: str, column: str, active: dict[str, Any],
                       summary: pd.DataFrame) -> tuple[str, str, str]:
     """(paper's number, ours, verdict) for one cell."""
-    a = table.address(row, column)
+    a, key, r = cell_summary(table, row, column, summary)
     exp, arm, metric = a.get("experiment"), a.get("arm"), a["metric"]
-    key = metric if "task" not in a else f"{metric}/{a['task']}"
     ref = table.paper.get((row, column))
-    r = summary_row(summary, exp, arm, key)
     if r is None:
         return fmt_ref(ref), "—", ""
     verdict = paperdata.cell_verdict(ref, float(r["mean"]), float(r["std"]), int(r["n"]), metric,
@@ -239,12 +245,8 @@ def reported_vs_reproduced(paper: Paper, active: dict[str, Any], summary: pd.Dat
     points = []
     for table in paper.tables:
         for (row, column), ref in table.paper.items():
-            a = table.address(row, column)
-            if a.get("experiment") not in active:
-                continue
-            r = summary_row(summary, a["experiment"], a.get("arm"), a["metric"] if "task" not in a
-                            else f"{a['metric']}/{a['task']}")
-            if r is not None:
+            a, _, r = cell_summary(table, row, column, summary)
+            if a.get("experiment") in active and r is not None:
                 scale = get_metric(a["metric"]).scale
                 points.append((ref.mean, scale * float(r["mean"]), scale * float(r["std"]) if r["n"] > 1 else 0.0,
                                paper.comparable(active[a["experiment"]])))

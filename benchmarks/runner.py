@@ -244,11 +244,11 @@ def is_eval_point(exp: Experiment, done: int) -> bool:
     return done % exp.eval_interval == 0 or done == exp.iterations
 
 
-def parameter_counts(method: Method) -> dict[str, int]:
+def parameter_counts(method: Method, info: dict[str, Any] | None = None) -> dict[str, int]:
     """The parameters of every network the method holds (attributes that are modules, or lists / dicts of them),
     each counted once: trainable (requires_grad) and frozen (a stored source network, a teacher); for a weight bank
     also the hidden parameters in use (the slots some task is assigned to; heads excluded) and the fraction of them
-    in slots shared by two or more tasks."""
+    in slots shared by two or more tasks (from `info`, the method's `describe()`, when the caller has it)."""
     seen: dict[int, torch.nn.Parameter] = {}
     for value in vars(method).values():
         values = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
@@ -257,7 +257,7 @@ def parameter_counts(method: Method) -> dict[str, int]:
                 seen.update({id(p): p for p in module.parameters()})
     trainable = sum(p.numel() for p in seen.values() if p.requires_grad)
     counts = {"parameters_trainable": trainable, "parameters_frozen": sum(p.numel() for p in seen.values()) - trainable}
-    info = method.describe()
+    info = method.describe() if info is None else info
     if "hidden_params_in_use" in info:  # a weight bank: the slots the tasks use, and the part two or more share
         counts["parameters_in_use"] = info["hidden_params_in_use"]
         counts["shared_fraction"] = round(info.get("hidden_params_shared", 0) / max(1, info["hidden_params_in_use"]),
@@ -278,6 +278,7 @@ def build_record(job: Job, method: Method, prep: Prepared, curves: dict[str, Any
     metrics_variants = {v: {key: values[-1] for key, values in m.items()}
                         for v, m in curves.get("variants", {}).items()}
     artifacts = method.final_artifacts(prep.data["x_test"], prep.data["y_test"])
+    info = method.describe()
     return {
         "experiment": exp.name, "method": job.method, "method_name": exp.arms[job.method].method, "seed": job.seed,
         "profile": exp.profile, "config_hash": config_hash(cfg), "config": cfg, "hparams_resolved": method.hparams,
@@ -288,10 +289,10 @@ def build_record(job: Job, method: Method, prep: Prepared, curves: dict[str, Any
         **({"input_whitening": inputs.stats()} if inputs is not None else {}),
         "labels_visible": {n: int(m.sum()) for n, m in zip(names, prep.masks)},
         "metrics": metrics, "metrics_variants": metrics_variants, "curves": curves,
-        "method_info": method.describe(), **({"artifacts": artifacts} if artifacts else {}),
+        "method_info": info, **({"artifacts": artifacts} if artifacts else {}),
         "versions": versions(), "device": str(dev) if dev.type != "cuda" else torch.cuda.get_device_name(dev),
         "wall_time_s": round(wall_time_s, 3), "resumed_from": resumed_from,
-        "cost": {**parameter_counts(method), "train_s_per_step":
+        "cost": {**parameter_counts(method, info), "train_s_per_step":
                  None if train_s is None else round(train_s / max(1, job.experiment.iterations), 6)},
         "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **extra,
     }

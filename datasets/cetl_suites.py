@@ -109,20 +109,22 @@ def build_cifar10_s(per_class: int = 1000, rotation_train: int = 10000, split_se
     return Suite("cifar10-s", tasks, notes=notes, provenance=[p_train.to_dict(), p_test.to_dict()])
 
 
-def _gray32(x: np.ndarray) -> np.ndarray:
-    """uint8 [N, H, W, C] -> PIL "L" gray, bilinear to 32 x 32: [N, 32, 32, 1]."""
+def _resize(x: np.ndarray, size: int, gray: bool = False) -> np.ndarray:
+    """uint8 [N, H, W, C] -> bilinear (PIL) to size x size: colour kept, or PIL "L" gray [N, size, size, 1]."""
     from PIL import Image
 
     mode = "RGB" if x.shape[3] == 3 else "L"
-    return np.stack([np.asarray(Image.fromarray(img if mode == "RGB" else img[..., 0], mode).convert("L")
-                                .resize((32, 32), Image.BILINEAR)) for img in x])[..., None]
+    out = []
+    for img in x:
+        im = Image.fromarray(img if mode == "RGB" else img[..., 0], mode)
+        out.append(np.asarray((im.convert("L") if gray else im).resize((size, size), Image.BILINEAR)))
+    out = np.stack(out)
+    return out[..., None] if out.ndim == 3 else out
 
 
-def _resize(x: np.ndarray, size: int) -> np.ndarray:
-    """uint8 colour [N, H, W, 3] -> bilinear (PIL) to size x size, still colour."""
-    from PIL import Image
-
-    return np.stack([np.asarray(Image.fromarray(img, "RGB").resize((size, size), Image.BILINEAR)) for img in x])
+def _gray32(x: np.ndarray) -> np.ndarray:
+    """DRCN's digits: gray, bilinear to 32 x 32, [N, 32, 32, 1]."""
+    return _resize(x, 32, gray=True)
 
 
 def build_drcn_digits(sources: tuple[str, str], offline: bool | None = None) -> Suite:
