@@ -79,37 +79,49 @@ class JobTask:
     def __init__(self, environment: dict[str, str]):
         self.environment = environment  # SHAREBENCH_* of the submitting shell: the same data and results folders
 
-    def __call__(self, group, device: str) -> str:
+    def __call__(self, group, device: str, keep_model: bool = False) -> str:
         os.environ.update(self.environment)
         from sharebench.benchmarks.runner import _worker
 
-        return _worker(group, device)
+        return _worker(group, device, keep_model)
 
-    def checkpoint(self, group, device: str):
+    def checkpoint(self, group, device: str, keep_model: bool = False):
         import submitit
 
-        return submitit.helpers.DelayedSubmission(self, group, device)
+        return submitit.helpers.DelayedSubmission(self, group, device, keep_model)
 
 
-def run_with_submitit(groups: list[list], device: str, kind: str, options: dict[str, Any]) -> list[str]:
-    """Submit `groups` (one job, or packed seeds of one arm, each) as one job array and wait; returns the
-    failures as `runner.run_jobs` does."""
+def run_with_submitit(run, device: str, kind: str, options: dict[str, Any]) -> list[str]:
+    """Submit the groups of `run` (a `job_order.Plan`) and wait; returns the failures as `runner.run_jobs` does.
+
+    One job array per wave of the plan: source networks first, then the jobs that need them (a job array has
+    no dependencies between its elements). A group whose source failed is not submitted."""
     executor = make_executor(kind, options)
-    from sharebench.benchmarks.runner import results_root
+    from sharebench.benchmarks.runner import _blocked, _group_label, _keeps, results_root
     from sharebench.datasets.fetch import data_root
 
     environment = {k: v for k, v in os.environ.items() if k.startswith("SHAREBENCH_")}
     environment.update(SHAREBENCH_DATA=str(data_root().resolve()), SHAREBENCH_RESULTS=str(results_root().resolve()))
     task = JobTask(environment)
-    submitted = executor.map_array(task, groups, [device] * len(groups))
-    log.info("submitted %d job(s) to %s (%s)", len(submitted), kind,
-             ", ".join(sorted({str(s.job_id).split("_")[0] for s in submitted})))
-    failures = []
-    for group, handle in zip(groups, submitted):
-        label = ", ".join(job.label for job in group)
-        try:
-            log.info("%s", handle.result())
-        except Exception as err:  # noqa: BLE001 - report every failure, keep waiting for the others
-            log.error("%s failed (submitit job %s): %s", label, handle.job_id, err)
-            failures.append(f"{label}: {err}")
+    failures: list[str] = []
+    failed: set[str] = set()
+    for wave in run.levels():
+        groups = []
+        for i in wave:
+            if run.waits_for[i] & failed:
+                failures.append(_blocked(run.groups[i], run.waits_for[i] & failed, failed))
+            else:
+                groups.append(run.groups[i])
+        if not groups:
+            continue
+        submitted = executor.map_array(task, groups, [device] * len(groups), [_keeps(run, g) for g in groups])
+        log.info("submitted %d job(s) to %s (%s)", len(submitted), kind,
+                 ", ".join(sorted({str(s.job_id).split("_")[0] for s in submitted})))
+        for group, handle in zip(groups, submitted):
+            try:
+                log.info("%s", handle.result())
+            except Exception as err:  # noqa: BLE001 - report every failure, keep waiting for the others
+                log.error("%s failed (submitit job %s): %s", _group_label(group), handle.job_id, err)
+                failures.append(f"{_group_label(group)}: {err}")
+                failed.update(j.label for j in group)
     return failures

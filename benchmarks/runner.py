@@ -20,11 +20,11 @@ import platform
 import random
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -39,6 +39,9 @@ from sharebench.datasets.atomic import atomic_write, atomic_write_text
 from sharebench.datasets.fetch import data_root
 from sharebench.datasets.suites import Suite, load_suite, read_suite_meta
 from sharebench.methods import Method, TaskSpec, create_method
+
+if TYPE_CHECKING:
+    from sharebench.benchmarks.job_order import Plan
 
 log = logging.getLogger(__name__)
 
@@ -401,9 +404,9 @@ def is_done(job: Job) -> bool:
     return False
 
 
-def _worker(jobs: list[Job], device: str) -> str:
+def _worker(jobs: list[Job], device: str, keep_model: bool = False) -> str:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    return "; ".join(_run_group(jobs, device, progress=False))
+    return "; ".join(_run_group(jobs, device, progress=False, keep_model=keep_model))
 
 
 def _headline(job: Job, rec: dict[str, Any]) -> str:
@@ -411,10 +414,10 @@ def _headline(job: Job, rec: dict[str, Any]) -> str:
     return f"{metric} {rec['metrics'][metric]:.4f}"
 
 
-def _run_group(jobs: list[Job], device: str, progress: bool = True) -> list[str]:
+def _run_group(jobs: list[Job], device: str, progress: bool = True, keep_model: bool = False) -> list[str]:
     """One job, or the seeds of one arm packed into one model (`benchmarks/packed_runs.py`)."""
     if len(jobs) == 1:
-        rec = run_job(jobs[0], device, progress=progress)
+        rec = run_job(jobs[0], device, progress=progress, keep_model=keep_model)
         return [f"{jobs[0].label}: {_headline(jobs[0], rec)} in {rec['wall_time_s']:.1f}s"]
     from sharebench.benchmarks.packed_runs import run_packed
 
@@ -423,45 +426,104 @@ def _run_group(jobs: list[Job], device: str, progress: bool = True) -> list[str]
             for j, r in zip(jobs, recs)]
 
 
+def has_model(job: Job) -> bool:
+    """The model store holds this job's trained network."""
+    return model_path(job.hash).exists()
+
+
 def run_jobs(jobs: list[Job], n_parallel: int = 1, device: str = "auto", executor: str = "local",
              slurm: dict[str, Any] | None = None, pack: int = 1) -> list[str]:
     """Run the jobs that have no matching record; returns the failures (empty when all succeeded).
 
+    Source networks the jobs need and the model store lacks are trained first, once (`benchmarks/job_order.py`).
     `executor`: "local" (this machine, `n_parallel` processes), "slurm" or "submitit-local" (one submitit job
     per group, `benchmarks/executors.py`, with the options `slurm`). `pack` > 1: up to that many seeds of one
     arm train as one packed model, one group (`benchmarks/packed_runs.py`; the GPU path)."""
-    from sharebench.benchmarks.packed_runs import pack_groups
+    from sharebench.benchmarks.job_order import plan
 
     todo = [j for j in jobs if not is_done(j)]
-    groups = pack_groups(todo, pack)
+    run = plan(todo, pack, has_model)
+    extra = sum(len(g) for g in run.groups) - len(todo)
+    sources = f", {extra} source network(s) first" if extra else ""
     if executor != "local":
         from sharebench.benchmarks.executors import run_with_submitit, slurm_options
 
-        log.info("%d job(s), %d already done, %d to submit as %d array element(s) (%s)", len(jobs),
-                 len(jobs) - len(todo), len(todo), len(groups), executor)
-        return run_with_submitit(groups, device, executor, slurm_options(slurm)) if groups else []
-    log.info("%d job(s), %d already done, %d to run as %d group(s) (%d at a time)", len(jobs),
-             len(jobs) - len(todo), len(todo), len(groups), n_parallel)
-    failures = []
-    if n_parallel <= 1 or len(groups) <= 1:  # one group: in this process (a worker would import torch again)
-        for group in tqdm(groups, desc="jobs", disable=len(groups) < 2):
-            try:
-                for line in _run_group(group, device):
-                    log.info("%s", line)
-            except (NonFiniteLossError, RuntimeError, ValueError) as err:
-                log.error("%s failed: %s", _group_label(group), err)
-                failures.append(f"{_group_label(group)}: {err}")
-        return failures
-    with ProcessPoolExecutor(min(n_parallel, len(groups)), mp_context=worker_context()) as pool:
-        futures = {pool.submit(_worker, group, device): group for group in groups}
-        for fut in tqdm(as_completed(futures), total=len(futures), desc="jobs"):
-            group = futures[fut]
-            try:
-                log.info("%s", fut.result())
-            except Exception as err:  # noqa: BLE001 - report every failure, keep the others running
-                log.error("%s failed: %s", _group_label(group), err)
-                failures.append(f"{_group_label(group)}: {err}")
+        log.info("%d job(s), %d already done, %d to submit as %d array element(s) (%s%s)", len(jobs),
+                 len(jobs) - len(todo), len(todo), len(run.groups), executor, sources)
+        return run_with_submitit(run, device, executor, slurm_options(slurm)) if run.groups else []
+    log.info("%d job(s), %d already done, %d to run as %d group(s) (%d at a time%s)", len(jobs),
+             len(jobs) - len(todo), len(todo), len(run.groups), n_parallel, sources)
+    if n_parallel <= 1 or len(run.groups) <= 1:  # in this process (a worker would import torch again)
+        return _run_in_process(run, device)
+    return _run_in_pool(run, device, n_parallel)
+
+
+def _run_in_process(run: Plan, device: str) -> list[str]:
+    """The groups one after the other (sources come first in the plan)."""
+    failures: list[str] = []
+    failed: set[str] = set()
+    for group, waits in tqdm(zip(run.groups, run.waits_for), total=len(run.groups), desc="jobs",
+                             disable=len(run.groups) < 2):
+        if waits & failed:
+            failures.append(_blocked(group, waits & failed, failed))
+            continue
+        try:
+            for line in _run_group(group, device, keep_model=_keeps(run, group)):
+                log.info("%s", line)
+        except (NonFiniteLossError, RuntimeError, ValueError) as err:
+            log.error("%s failed: %s", _group_label(group), err)
+            failures.append(f"{_group_label(group)}: {err}")
+            failed.update(j.label for j in group)
     return failures
+
+
+def _run_in_pool(run: Plan, device: str, n_parallel: int) -> list[str]:
+    """The groups in `n_parallel` worker processes; a group starts once the sources it waits for are done."""
+    failures: list[str] = []
+    done: set[str] = set()
+    failed: set[str] = set()
+    waiting = list(range(len(run.groups)))
+    running: dict[Future, int] = {}
+    with ProcessPoolExecutor(min(n_parallel, len(run.groups)), mp_context=worker_context()) as pool, \
+            tqdm(total=len(run.groups), desc="jobs") as bar:
+        while waiting or running:
+            for i in list(waiting):
+                group, waits = run.groups[i], run.waits_for[i]
+                if waits & failed:
+                    waiting.remove(i)
+                    failures.append(_blocked(group, waits & failed, failed))
+                    bar.update()
+                elif waits <= done:
+                    waiting.remove(i)
+                    running[pool.submit(_worker, group, device, _keeps(run, group))] = i
+            if not running:
+                break  # nothing can start: cannot happen with a plan's order, but never wait forever
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                group = run.groups[running.pop(fut)]
+                bar.update()
+                try:
+                    log.info("%s", fut.result())
+                    done.update(j.label for j in group)
+                except Exception as err:  # noqa: BLE001 - report every failure, keep the others running
+                    log.error("%s failed: %s", _group_label(group), err)
+                    failures.append(f"{_group_label(group)}: {err}")
+                    failed.update(j.label for j in group)
+    failures += [f"{_group_label(run.groups[i])}: not started (waits for {sorted(run.waits_for[i] - done)})"
+                 for i in waiting]
+    return failures
+
+
+def _keeps(run: Plan, group: list[Job]) -> bool:
+    return len(group) == 1 and group[0].label in run.keep_model
+
+
+def _blocked(group: list[Job], missing: set[str], failed: set[str]) -> str:
+    """A group not started because a source it needs failed (its own jobs count as failed for their dependents)."""
+    failed.update(j.label for j in group)
+    message = f"{_group_label(group)}: not started, its source network(s) {', '.join(sorted(missing))} failed"
+    log.error("%s", message)
+    return message
 
 
 def worker_context():

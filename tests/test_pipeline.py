@@ -87,7 +87,7 @@ def test_dvc_repro_end_to_end(project: Path):
     params["experiments"]["baselines-digits"]["methods"]["shareall"] = {"lr": 0.002}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = run(["dvc", "repro"], project)
-    assert "4 already done, 2 to run" in out
+    assert "8 already done, 2 to run" in out  # one train stage: both experiments
     after = {p.relative_to(records): json.loads(p.read_text()) for p in records.rglob("*.json")}
     for path, finished in before.items():
         changed = after[path]["finished_at"] != finished

@@ -13,6 +13,12 @@ deviation over the quick profile's seeds from a complete quick run (`dvc repro`'
 may drift by SPREAD_FACTOR of it when that is more than the fixed tolerance (a change smaller than the seed noise
 is not a regression; one larger always fails).
 
+One-sided where a claim is directional: for a cell in a paper's claim "a better than b" (`paperdata.Claim`, not an
+equality claim), a drift against the claim (a worse, or b better) may be only ONE_SIDED_FACTOR (1.645, the
+one-sided 5 % normal quantile) standard deviations, against SPREAD_FACTOR (2, about the two-sided 5 % quantile)
+in the other direction: the check is stricter where a regression would weaken what the report concludes. A cell
+in claims pulling both ways, or in none, keeps the two-sided tolerance.
+
 Regenerate after an intended change (and say why in the commit):
     SHAREBENCH_UPDATE_GOLDEN=1 pytest tests/test_regression.py
 and, to refresh the seed spread, point SHAREBENCH_GOLDEN_SPREAD at the summary.csv of a complete quick run.
@@ -41,6 +47,7 @@ TOLERANCE = 0.02
 METRICS = ["accuracy", "accuracy_task_mean", "recon_sse_task_mean", "completion_mse_task_mean"]
 RELATIVE_TOLERANCE = 0.05  # reconstruction errors (not fractions): 5 % of the expected value
 SPREAD_FACTOR = 2.0  # a drift within two standard deviations over seeds is seed noise
+ONE_SIDED_FACTOR = 1.645  # ... and within 1.645 against a directional claim (one-sided)
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +100,63 @@ def test_quick_profile_matches_golden(quick_run):
     assert missing.empty, "cells appear or disappear (left_only: only in the golden file):\n" + \
         missing[["experiment", "method", "metric", "_merge"]].to_string(index=False) + f"\n{regenerate}"
     assert (merged.n_expected == merged.n_got).all()
-    drift = (merged.mean_got - merged.mean_expected).abs()
-    fixed = (merged.mean_expected.abs() * RELATIVE_TOLERANCE).where(~merged.metric.str.startswith("accuracy"),
-                                                                     TOLERANCE)
-    spread = merged["seed_std"].fillna(0.0) if "seed_std" in merged else 0.0
-    allowed = np.maximum(fixed, SPREAD_FACTOR * spread)
-    bad = merged[drift > allowed]
+    low, high = allowed_drift(merged, claim_directions())
+    drift = merged.mean_got - merged.mean_expected
+    bad = merged[(drift < -low) | (drift > high)]
     lines = [f"{r.experiment} / arm {r.method} / {r.metric}: golden {r.mean_expected:.6f}, now {r.mean_got:.6f} "
-             f"(drift {r.mean_got - r.mean_expected:+.6f}, allowed ±{a:.4g})" for r, a in zip(bad.itertuples(),
-                                                                                          allowed[bad.index])]
+             f"(drift {r.mean_got - r.mean_expected:+.6f}, allowed -{low[i]:.4g} / +{high[i]:.4g})"
+             for i, r in zip(bad.index, bad.itertuples())]
     assert bad.empty, "quick-profile numbers drifted beyond the tolerance:\n" + "\n".join(lines) + f"\n{regenerate}"
+
+
+def claim_directions() -> dict[tuple[str, str, str], int]:
+    """(experiment, arm, metric) -> the sign of a change that works against the papers' directional claims
+    (+1: an increase does, -1: a decrease does, 0: claims pull both ways). A claim on error also holds for
+    accuracy (its complement), with each metric's own direction."""
+    from sharebench.benchmarks.metrics import METRICS as REGISTRY
+    from sharebench.benchmarks.papers import registered_papers
+
+    signs: dict[tuple[str, str, str], set[int]] = {}
+    for paper in registered_papers():
+        for claim in paper.claims:
+            if not claim.significant or claim.margin is not None:
+                continue  # "not significantly better" and equality claims have no direction
+            for name in claim.metrics:
+                base, suffix, _ = name.partition("_task_mean")
+                if base not in REGISTRY:
+                    continue  # a metric naming one task: not in the golden file
+                keys = [base] + ([REGISTRY[base].complement_of] if REGISTRY[base].complement_of else [])
+                for key in keys:
+                    worse = -1 if REGISTRY[key].higher_is_better else 1  # the sign of "gets worse" in this metric
+                    signs.setdefault((claim.experiment, claim.a, key + suffix), set()).add(worse)
+                    signs.setdefault((claim.experiment, claim.b, key + suffix), set()).add(-worse)
+    return {k: (v.pop() if len(v) == 1 else 0) for k, v in signs.items()}
+
+
+def allowed_drift(cells: pd.DataFrame, directions: dict[tuple[str, str, str], int]) -> tuple[pd.Series, pd.Series]:
+    """The drift each cell may show downwards and upwards: the fixed tolerance (float noise across machines), or
+    the seed spread times SPREAD_FACTOR, or ONE_SIDED_FACTOR against a directional claim, whichever is larger."""
+    fixed = (cells.mean_expected.abs() * RELATIVE_TOLERANCE).where(~cells.metric.str.startswith("accuracy"),
+                                                                    TOLERANCE)
+    spread = cells["seed_std"].fillna(0.0) if "seed_std" in cells else pd.Series(0.0, index=cells.index)
+    against = pd.Series([directions.get((r.experiment, r.method, r.metric), 0) for r in cells.itertuples()],
+                        index=cells.index)
+    low = np.maximum(fixed, spread * np.where(against == -1, ONE_SIDED_FACTOR, SPREAD_FACTOR))
+    high = np.maximum(fixed, spread * np.where(against == 1, ONE_SIDED_FACTOR, SPREAD_FACTOR))
+    return pd.Series(low, index=cells.index), pd.Series(high, index=cells.index)
+
+
+def test_the_tolerance_is_one_sided_against_a_directional_claim():
+    directions = claim_directions()
+    # "LWS is significantly better than isolated" on DKL-MNIST: LWS losing accuracy, or isolated gaining, is against it
+    assert directions[("lws-dkl-mnist", "lws", "accuracy")] == -1
+    assert directions[("lws-dkl-mnist", "lws", "error_task_mean")] == 1
+    assert directions[("lws-dkl-mnist", "isolated", "accuracy")] == 1
+    cells = pd.DataFrame({"experiment": ["e"] * 4, "method": ["a", "b", "c", "a"],
+                          "metric": ["accuracy", "accuracy", "accuracy", "recon_sse_task_mean"],
+                          "mean_expected": [0.8, 0.8, 0.8, 10.0], "seed_std": [0.05, 0.05, 0.05, 0.01]})
+    low, high = allowed_drift(cells, {("e", "a", "accuracy"): -1, ("e", "b", "accuracy"): 1})
+    assert low[0] == pytest.approx(1.645 * 0.05) and high[0] == pytest.approx(0.1)
+    assert low[1] == pytest.approx(0.1) and high[1] == pytest.approx(1.645 * 0.05)
+    assert low[2] == high[2] == pytest.approx(0.1)  # in no directional claim: two-sided
+    assert low[3] == high[3] == pytest.approx(0.5)  # a small spread: the fixed 5 % floor
