@@ -17,6 +17,7 @@ paper's they are shown as indicative, never as "not reproduced".
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +79,40 @@ class Claim:
         return [self.metric, f"{self.metric}_task_mean"]
 
 
+@dataclass(frozen=True)
+class PrintedParameters:
+    """A model size the paper prints, kept as the range of counts the print allows (`printed_count`, `at_most`),
+    for the arms whose networks are that model."""
+
+    text: str  # as the paper prints it, e.g. "1.36M parameters"
+    where: str  # e.g. "Sec. 4.3"
+    low: float
+    high: float
+    arms: tuple[str, ...]
+
+    def matches(self, count: float) -> bool:
+        return self.low <= count < self.high
+
+
+_SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6}
+
+
+def printed_count(printed: str, where: str, arms: tuple[str, ...]) -> PrintedParameters:
+    """A count printed to some digits: "1.36M" allows [1.355M, 1.365M), "3M" allows [2.5M, 3.5M)."""
+    match = re.fullmatch(r"(\d+)(?:\.(\d+))?([KM]?)", printed)
+    if match is None:
+        raise ValueError(f"not a printed count: {printed!r} (e.g. '1.36M', '3M', '250K')")
+    unit = _SUFFIX[match[3]]
+    half = 0.5 * unit * 10.0 ** -len(match[2] or "")
+    value = float(f"{match[1]}.{match[2] or 0}") * unit
+    return PrintedParameters(f"{printed} parameters", where, value - half, value + half, arms)
+
+
+def at_most(text: str, where: str, high: float, arms: tuple[str, ...]) -> PrintedParameters:
+    """A bound the paper prints instead of a count, e.g. "less than 10 % of AlexNet's parameters"."""
+    return PrintedParameters(text, where, 0.0, high, arms)
+
+
 @dataclass
 class Paper:
     key: str  # the `benchmark:` value of its experiments in params.yaml
@@ -89,6 +124,7 @@ class Paper:
     labels: dict[str, str] = field(default_factory=dict)  # arm -> the paper's name for it
     intro: str = ""
     figures: Callable[..., list[str]] | None = None  # (active experiments, frames, out folder) -> markdown lines
+    printed_parameters: dict[str, PrintedParameters] = field(default_factory=dict)  # experiment -> the paper's size
 
     def comparable(self, exp: Any) -> bool:
         """Whether a run of this experiment is on the paper's data and budget."""

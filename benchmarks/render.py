@@ -274,6 +274,39 @@ def reported_vs_reproduced(paper: Paper, active: dict[str, Any], summary: pd.Dat
     return [f"![{paper.key}: reported vs reproduced](figures/{path.name})", ""]
 
 
+def held_parameters(costs: pd.DataFrame | None, experiment: str, arm: str) -> int | None:
+    """The trainable parameters an arm's networks hold (the same for every seed of a run configuration)."""
+    if costs is None or costs.empty:
+        return None
+    sel = costs[(costs.experiment == experiment) & (costs.method == arm)].parameters_trainable.dropna()
+    return None if sel.empty else int(sel.iloc[0])
+
+
+def printed_sizes(paper: Paper, active: dict[str, Any], costs: pd.DataFrame | None) -> list[str]:
+    """The model sizes the paper prints against the trainable parameters of the arms that are that model, one row
+    per experiment; a differing count outside the paper profile is the profile's smaller network, not a finding."""
+    if not paper.printed_parameters:
+        return []
+    rows = []
+    for name, printed in paper.printed_parameters.items():
+        exp = active.get(name)
+        counts = sorted({c for arm in printed.arms if (c := held_parameters(costs, name, arm)) is not None})
+        if exp is None or not counts:
+            verdict = "not run" + ("" if exp is None else " (no cost recorded)")
+        elif all(printed.matches(c) for c in counts):
+            verdict = "matches the print"
+        else:
+            verdict = "**differs**" if exp.profile == "paper" else \
+                f"differs: profile `{exp.profile}` runs another network ({exp.backbone} {exp.backbone_options or ''})"
+        rows.append([f"`{name}`", ", ".join(printed.arms), f"{printed.text} ({printed.where})",
+                     ", ".join(f"{c:,}" for c in counts), verdict])
+    return ["### Model size against the paper's print", "",
+            "The parameters the paper prints for its models, against the trainable parameters our arms hold "
+            "(from the runs' records; tests/test_printed_parameters.py builds the paper profile's networks and "
+            "checks them against the same print).", "",
+            tabulate(rows, headers=["experiment", "arms", "paper", "ours", "verdict"], tablefmt="github"), ""]
+
+
 def provenance_and_deviations(paper: Paper, active: dict[str, Any]) -> list[str]:
     """Where this section's numbers come from (profile, data verified or imported, code version) and how each
     run departs from the paper's setting (its data and budget against the paper module's settings)."""
@@ -316,6 +349,7 @@ def render_paper(paper: Paper, exps: list[Any], frames: dict[str, pd.DataFrame],
         rows = [[r[k] for k in ("claim", "test", "n", "p", "effect", "seeds", "verdict")] for r in results]
         lines += ["### The paper's claims", "", CLAIMS_RULE, "",
                   tabulate(rows, headers=CLAIMS_HEADER, tablefmt="github"), ""]
+    lines += printed_sizes(paper, active, frames.get("costs"))
     if active:
         lines += reported_vs_reproduced(paper, active, frames["summary"], out)
         lines += provenance_and_deviations(paper, active)

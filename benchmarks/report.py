@@ -111,7 +111,11 @@ def experiment_section(exp: Experiment, summary: pd.DataFrame, tests: pd.DataFra
                 row.append(fmt_p(tests, exp, arm.label, metric))
         ref = None if paper is None else paper.reference(exp.name, arm.label, exp.primary_metric)
         row.append("" if ref is None else fmt_ref(ref) + ("" if paper.comparable(exp) else " (other setting)"))
-        rows.append(row + fmt_cost(costs, exp.name, arm.label))
+        cost = fmt_cost(costs, exp.name, arm.label)
+        printed = None if paper is None else paper.printed_parameters.get(exp.name)
+        if printed is not None and arm.label in printed.arms:
+            cost[0] += f"; paper: {printed.text}"
+        rows.append(row + cost)
     figure = out / "figures" / f"{exp.name}.png"
     curve_figure(curves, exp, figure)
     verified = "yes" if meta["checksum_verified"] else "**no**: some data were imported (see notes)"

@@ -57,8 +57,9 @@ def test_digits_mu_holds_adda_s_2000_mnist_and_1800_esl_usps_at_native_size(monk
 
 
 def test_the_papers_mnist_usps_model_has_1_36_million_parameters():
-    """Sec. 4.3: "our model ... has 1.36M parameters"; branches [256, 128, 32, 128, 256] with 784 and 256 inputs
-    and a linear classifier per task give exactly 1,361,284 (specs/jae.md 2.1)."""
+    """Sec. 4.2: "the models used for MNIST -> USPS and USPS -> MNIST have 1.36M parameters"; branches
+    [256, 128, 32, 128, 256] with 784 and 256 inputs and a linear classifier per task give exactly 1,361,284
+    (specs/jae.md 2.1)."""
     m = create_method("jae", MU, "jae-mlp", {"classify": True}, backbone_options={"hidden": [256, 128, 32, 128, 256]})
     assert m.describe()["params"] == 1_361_284
     assert m.describe()["input_dims"] == [784, 256]

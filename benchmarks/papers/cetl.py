@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sharebench.benchmarks.paperdata import Claim, Paper, Ref, Table
+from sharebench.benchmarks.paperdata import Claim, Paper, Ref, Table, at_most
 
 LABELS = {"source-only": "Source", "cetl": "CETL", "cetl-e": "CETL_e (no Fisher control)",
           "cetl-fi": "CETL_fi (plain Fisher, EWC)", "target-only": "Baseline (target CNN alone)",
@@ -191,11 +191,15 @@ def figures(active: dict, frames: dict[str, pd.DataFrame], out: Path) -> list[st
 
     return cetl_figures.figure2(active, frames["curves"], out, LABELS)
 
+ALEXNET_PARAMETERS = 61_100_840  # torchvision's AlexNet with its 1,000-class head (tests/test_cetl.py counts it)
+# Sec. 4.2: "CI-CNN as the student network with less than 10% parameters of AlexNet": the student trained alone
+PRINTED_PARAMETERS = {exp: at_most("less than 10 % of AlexNet's parameters (< 6.11M)", "Sec. 4.2",
+                                   0.1 * ALEXNET_PARAMETERS, ("target-only",)) for exp in (KD, KD100)}
 
 PAPER = Paper(
     key="cetl", title="Chen, Zhang & Dong: coupled end-to-end transfer learning with generalized Fisher information",
     source="Chen et al., Tables 2-5 (target test accuracy %, one run per cell, no spread)",
-    tables=TABLES, claims=CLAIMS, labels=LABELS, figures=figures,
+    tables=TABLES, claims=CLAIMS, labels=LABELS, figures=figures, printed_parameters=PRINTED_PARAMETERS,
     settings={TL: {"suite": "cifar10-s", "backbone": "ci-cnn", "iterations": 23700},  # the paper profile's
               TL_STL: {"suite": "stl10"}, KD: {"suite": "cifar10-full"}, KD100: {"suite": "cifar100-full"},
               **{exp: {"backbone": "drcn-digits"} for exp in list(DA)[:4]},
