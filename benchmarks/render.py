@@ -284,7 +284,7 @@ def held_parameters(costs: pd.DataFrame | None, experiment: str, arm: str) -> in
 
 def printed_sizes(paper: Paper, active: dict[str, Any], costs: pd.DataFrame | None) -> list[str]:
     """The model sizes the paper prints against the trainable parameters of the arms that are that model, one row
-    per experiment; a differing count outside the paper profile is the profile's smaller network, not a finding."""
+    per experiment; outside the paper profile the networks are the profile's own, so the row is indicative."""
     if not paper.printed_parameters:
         return []
     rows = []
@@ -293,11 +293,12 @@ def printed_sizes(paper: Paper, active: dict[str, Any], costs: pd.DataFrame | No
         counts = sorted({c for arm in printed.arms if (c := held_parameters(costs, name, arm)) is not None})
         if exp is None or not counts:
             verdict = "not run" + ("" if exp is None else " (no cost recorded)")
-        elif all(printed.matches(c) for c in counts):
-            verdict = "matches the print"
+        elif exp.profile != "paper":
+            within = "within" if all(printed.matches(c) for c in counts) else "outside"
+            verdict = (f"indicative: profile `{exp.profile}` runs another network ({exp.backbone}"
+                       f"{' ' + str(exp.backbone_options) if exp.backbone_options else ''}), {within} the print")
         else:
-            verdict = "**differs**" if exp.profile == "paper" else \
-                f"differs: profile `{exp.profile}` runs another network ({exp.backbone} {exp.backbone_options or ''})"
+            verdict = "matches the print" if all(printed.matches(c) for c in counts) else "**differs**"
         rows.append([f"`{name}`", ", ".join(printed.arms), f"{printed.text} ({printed.where})",
                      ", ".join(f"{c:,}" for c in counts), verdict])
     return ["### Model size against the paper's print", "",
