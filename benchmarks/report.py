@@ -23,6 +23,7 @@ from sharebench.benchmarks.html_report import write_html  # noqa: E402
 from sharebench.benchmarks.metrics import get_metric  # noqa: E402
 from sharebench.benchmarks.papers import paper_for, registered_papers  # noqa: E402
 from sharebench.benchmarks.render import fmt_cell, fmt_ref, render_paper, render_scoreboard  # noqa: E402
+from sharebench.datasets.atomic import atomic_write_text  # noqa: E402
 from sharebench.datasets.suites import read_suite_meta  # noqa: E402
 
 
@@ -186,11 +187,10 @@ def write_report(exps: list[Experiment], skipped: list[str], results: Path, out:
         parts += ["## Not run in this profile", ""]
         parts += [f"- `{name}`: no settings for profile `{profile}` (see params.yaml)" for name in skipped]
         parts.append("")
-    index = out / "index.md"
-    index.write_text("\n".join(parts))
+    index = atomic_write_text(out / "index.md", "\n".join(parts))
     data = {name: os.path.relpath(results / name, out)
             for name in ("summary.csv", "tests.csv", "curves.csv", "costs.csv")}
     write_html(out / "index.html", "\n".join(parts), data)
-    (out / "report.json").write_text(json.dumps({"profile": profile, "experiments": [e.name for e in exps],
-                                                 "skipped": skipped}, indent=2))
+    atomic_write_text(out / "report.json", json.dumps({"profile": profile, "experiments": [e.name for e in exps],
+                                                      "skipped": skipped}, indent=2))
     return index

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -64,7 +65,9 @@ def test_dvc_repro_end_to_end(project: Path):
         assert f"| {method}" in index
     assert "baselines-mnist" in index  # listed as not run in this profile
     assert (project / "report" / "figures" / "baselines-digits.png").stat().st_size > 1000
-    assert (project / "report" / "index.html").exists()
+    page = (project / "report" / "index.html").read_text()
+    links = re.findall(r'href="([^"#]+\.csv)"', page)  # the page's "Data" links resolve from where it lies
+    assert len(links) == 4 and all((project / "report" / link).is_file() for link in links), links
     assert "Table I: test error" in index and "Learned sharing" in index and "not run in this profile" in index
     assert (project / "report" / "figures" / "lws-dkl-mnist-sharing.png").stat().st_size > 1000
     assignments = pd.read_csv(project / "results" / "assignments.csv")
