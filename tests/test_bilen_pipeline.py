@@ -140,6 +140,7 @@ def test_embedded_trio_is_three_digit_domains():
     assert {t.meta["label_semantics"] for t in suite.tasks} == {"digits"} and suite.image_shape == (16, 16, 1)
 
 
+@pytest.mark.slow  # decodes seven mirrored datasets (about 20 s)
 @needs_mirror("cifar10/data_batch_1.webp", "fashion-mnist/t10k-images-idx3-ubyte.gz", "omniglot/images_background.zip",
               "mnist/train-images-idx3-ubyte.gz", "usps/usps.t.bz2", "kmnist/t10k-images-idx3-ubyte.gz")
 def test_mini_decathlon_32_from_the_mirror(monkeypatch):

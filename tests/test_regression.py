@@ -41,7 +41,6 @@ from sharebench.benchmarks.runner import Job, run_jobs
 from sharebench.datasets.suites import build_suite, save_suite
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.slow
 GOLDEN = REPO / "tests" / "golden" / "quick-summary.csv"
 TOLERANCE = 0.02
 METRICS = ["accuracy", "accuracy_task_mean", "recon_sse_task_mean", "completion_mse_task_mean"]
@@ -66,6 +65,7 @@ def quick_run(tmp_path_factory) -> tuple[pd.DataFrame, Path]:
     return summary, tmp_path / "report"
 
 
+@pytest.mark.slow
 def test_the_quick_report_in_a_browser_shows_the_scoreboard_every_paper_and_every_figure(quick_run):
     from tests.browser import read_page, rendered_dom
 
@@ -80,6 +80,7 @@ def test_the_quick_report_in_a_browser_shows_the_scoreboard_every_paper_and_ever
     assert all(rows for _, _, rows in page.tables)  # no empty table
 
 
+@pytest.mark.slow
 def test_quick_profile_matches_golden(quick_run):
     summary, _ = quick_run
     got = summary[summary.metric.isin(METRICS)][["experiment", "method", "metric", "mean", "n"]]
