@@ -123,14 +123,9 @@ def markdown_to_html(markdown: str, folder: Path) -> str:
     return "\n".join(body)
 
 
-def write_html(path: Path, markdown: str, data_links: dict[str, str] | None = None, title: str = "sharebench report"
-               ) -> Path:
-    """Write the page; `data_links` (label -> relative URL) become a "Data" list at the top."""
-    links = ""
-    if data_links:
-        links = "<p>Data: " + ", ".join(f'<a href="{html.escape(url)}">{html.escape(label)}</a>'
-                                         for label, url in data_links.items()) + "</p>\n"
+def write_html(path: Path, markdown: str, title: str = "sharebench report") -> Path:
+    """Write the page (links in the Markdown, such as the report's data files, stay relative to it)."""
     page = (f"<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>\n"
-            f"<style>{STYLE}</style></head>\n<body>\n{links}{markdown_to_html(markdown, path.parent)}\n"
+            f"<style>{STYLE}</style></head>\n<body>\n{markdown_to_html(markdown, path.parent)}\n"
             f"<script>{SCRIPT}</script>\n</body></html>\n")
     return atomic_write_text(path, page)

@@ -173,8 +173,11 @@ def write_report(exps: list[Experiment], skipped: list[str], results: Path, out:
                                         columns=["experiment", "method", "seed", "name", "data"])}
     out.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    data = ", ".join(f"[{name}]({os.path.relpath(results / name, out)})"
+                     for name in ("summary.csv", "tests.csv", "curves.csv", "costs.csv"))
     parts = ["# sharebench report", "", f"Profile `{profile}`, generated {stamp}. Numbers come from the run "
-             "records in `results/runs/`; statistics from `results/summary.csv` and `results/tests.csv`.", ""]
+             "records in `results/runs/`; statistics from `results/summary.csv` and `results/tests.csv`.", "",
+             f"Data: {data}.", ""]
     # per-experiment sections first: they draw the curve figures the paper sections link to
     sections = [experiment_section(exp, frames["summary"], frames["tests"], frames["curves"], out, frames["costs"])
                 for exp in exps]
@@ -188,9 +191,7 @@ def write_report(exps: list[Experiment], skipped: list[str], results: Path, out:
         parts += [f"- `{name}`: no settings for profile `{profile}` (see params.yaml)" for name in skipped]
         parts.append("")
     index = atomic_write_text(out / "index.md", "\n".join(parts))
-    data = {name: os.path.relpath(results / name, out)
-            for name in ("summary.csv", "tests.csv", "curves.csv", "costs.csv")}
-    write_html(out / "index.html", "\n".join(parts), data)
+    write_html(out / "index.html", "\n".join(parts))
     atomic_write_text(out / "report.json", json.dumps({"profile": profile, "experiments": [e.name for e in exps],
                                                       "skipped": skipped}, indent=2))
     return index

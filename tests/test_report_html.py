@@ -52,7 +52,7 @@ def test_markdown_becomes_tables_lists_and_inline_figures(tmp_path):
 
 def test_the_page_in_chromium_shows_the_scoreboard_populated_tables_and_every_image(tmp_path):
     _figure(tmp_path)
-    page = read_page(rendered_dom(write_html(tmp_path / "index.html", MARKDOWN, {"summary.csv": "summary.csv"})))
+    page = read_page(rendered_dom(write_html(tmp_path / "index.html", MARKDOWN)))
     assert page.body.get("data-ready") == "1" and page.body.get("data-broken-images") == "0"
     heading, header, rows = page.tables[0]
     assert heading == "scoreboard" and header[:2] == ["paper", "claims reproduced"]
