@@ -130,6 +130,19 @@ def planning_effect(paper: Paper, claim: paperdata.Claim, summary: pd.DataFrame,
     return (delta if m.higher_is_better else -delta) / sd, source
 
 
+def paper_effect(paper: Paper, claim: paperdata.Claim) -> float:
+    """The claim's effect from the paper alone (its two numbers over their pooled printed spread), in the claimed
+    direction; NaN where the paper prints no pair of numbers with spreads. Plans seeds before anything has run."""
+    refs = [paper.reference(claim.experiment, arm, claim.metric) for arm in (claim.a, claim.b)]
+    if any(r is None or r.std is None for r in refs):
+        return math.nan
+    sd = math.sqrt((refs[0].std ** 2 + refs[1].std ** 2) / 2)
+    if not sd > 0:
+        return math.nan
+    delta = refs[0].mean - refs[1].mean
+    return (delta if get_metric(claim.metric).higher_is_better else -delta) / sd
+
+
 def claim_result(paper: Paper, claim: paperdata.Claim, tests: pd.DataFrame, summary: pd.DataFrame,
                  active: dict[str, Any]) -> dict[str, str]:
     """One claim's row of the claims table, and its scoreboard status."""
@@ -161,6 +174,9 @@ def claim_result(paper: Paper, claim: paperdata.Claim, tests: pd.DataFrame, summ
             out["seeds"] = "" if not source else (
                 f"{min(int(r['n_a']), int(r['n_b']))} / " + (f"{need}" if need else "> 50" if d > 0 else "—")
                 + f" (d = {d:.2f}, {source})")
+    elif not equality and math.isfinite(d := paper_effect(paper, claim)):
+        need = stats.seeds_needed(d, claim.level)
+        out["seeds"] = f"0 / {need or '> 50'} (d = {d:.2f}, paper's numbers and spreads)"
     out["status"] = paperdata.claim_status(out["verdict"])
     return out
 
@@ -184,7 +200,7 @@ CLAIMS_RULE = (
     "beats one of the second, and the Hodges-Lehmann shift (first minus second, display units) with its exact 95 % "
     "interval. Seeds needed: per arm, for 80 % power at the paper's level to detect the effect d (in standard "
     "deviations of a run; from the paper's two numbers and our runs' spread on the paper's setting, else our own "
-    "difference, exploratory), "
+    "difference, exploratory; for a claim not run, from the paper's numbers and printed spreads alone), "
     "by simulation of normal runs (benchmarks/stats.py).")
 
 

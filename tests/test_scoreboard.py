@@ -71,6 +71,18 @@ def test_seed_planning_takes_the_papers_effect_only_on_the_papers_setting():
     assert source == "ours, exploratory" and abs(d - 10.0) < 1e-9  # a stand-in's own difference
 
 
+def test_a_claim_not_run_is_planned_from_the_papers_numbers_and_spreads_alone():
+    from sharebench.benchmarks.render import claim_result
+
+    paper, frames = _paper({}), _frames()
+    planned = claim_result(paper, paper.claims[0], frames["tests"], frames["summary"], active={})
+    assert planned["verdict"] == "not run in this profile"
+    # d = 20.5: n = 3 cannot reach p < 0.05 with the exact test (its smallest p is 1/20), n = 4 always does
+    assert planned["seeds"] == "0 / 4 (d = 20.50, paper's numbers and spreads)"
+    unplanned = claim_result(paper, paper.claims[3], frames["tests"], frames["summary"], active={})
+    assert unplanned["seeds"] == ""  # no paper numbers for experiment `other`
+
+
 def test_check_fails_on_a_paper_setting_cell_that_is_not_consistent_and_names_it(tmp_path, caplog):
     from sharebench.benchmarks.cli import main
 
