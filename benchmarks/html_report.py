@@ -18,6 +18,7 @@ from sharebench.datasets.atomic import atomic_write_text
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1400px; margin: 2em auto; padding: 0 1em; line-height: 1.4; }
+.wide { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
 th, td { border: 1px solid #bbb; padding: 0.2em 0.5em; vertical-align: top; }
 th { background: #eee; cursor: pointer; user-select: none; }
@@ -51,6 +52,8 @@ document.querySelectorAll('th').forEach(th => th.addEventListener('click', () =>
 window.addEventListener('load', () => {
   const broken = Array.from(document.images).filter(img => !img.complete || img.naturalWidth === 0);
   document.body.dataset.brokenImages = String(broken.length);
+  const root = document.documentElement;  // a table wider than the window must not widen the page
+  document.body.dataset.pageOverflow = String(root.scrollWidth > root.clientWidth);
   document.body.dataset.ready = '1';
 });
 """
@@ -78,7 +81,8 @@ def _table(lines: list[str]) -> str:
     header, body = rows[0], [r for r in rows[1:] if not all(set(c) <= set("-: ") for c in r)]
     head = "".join(f"<th>{_inline(c)}</th>" for c in header)
     cells = "\n".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in body)
-    return f"<table><thead><tr>{head}</tr></thead>\n<tbody>\n{cells}\n</tbody></table>"
+    # a wide table scrolls inside its own box, so that the page keeps its width
+    return f"<div class=wide><table><thead><tr>{head}</tr></thead>\n<tbody>\n{cells}\n</tbody></table></div>"
 
 
 def _slug(text: str) -> str:

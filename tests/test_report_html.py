@@ -65,6 +65,15 @@ def test_a_missing_figure_is_seen_as_broken(tmp_path):
     assert page.body.get("data-broken-images") == "1"
 
 
+def test_a_wide_table_scrolls_in_its_box_and_the_page_keeps_its_width(tmp_path):
+    columns = [f"column {i} with a long header" for i in range(30)]
+    wide = MARKDOWN + "\n| " + " | ".join(columns) + " |\n|" + "---|" * 30 + "\n|" + " 1.00 |" * 30 + "\n"
+    path = write_html(tmp_path / "index.html", wide)
+    assert read_page(rendered_dom(path)).body.get("data-page-overflow") == "false"
+    path.write_text(path.read_text().replace("<div class=wide>", "<div>"))  # the control: no scrolling box
+    assert read_page(rendered_dom(path)).body.get("data-page-overflow") == "true"
+
+
 def test_a_click_on_a_header_sorts_the_table_by_numbers_then_reverses(tmp_path):
     three_rows = MARKDOWN.replace("| CETL | 10 | 3 |", "| CETL | 10 | 3 |\n| JAE | 9 | 0 |")
     path = write_html(tmp_path / "index.html", three_rows)
