@@ -311,7 +311,7 @@ def printed_sizes(paper: Paper, active: dict[str, Any], costs: pd.DataFrame | No
             verdict = "not run" + ("" if exp is None else " (no cost recorded)")
         elif exp.profile != "paper":
             within = "within" if all(printed.matches(c) for c in counts) else "outside"
-            verdict = (f"indicative: profile `{exp.profile}` runs another network ({exp.backbone}"
+            verdict = (f"indicative: profile `{exp.profile}` (its network: {exp.backbone}"
                        f"{' ' + str(exp.backbone_options) if exp.backbone_options else ''}), {within} the print")
         else:
             verdict = "matches the print" if all(printed.matches(c) for c in counts) else "**differs**"

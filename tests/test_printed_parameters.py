@@ -83,13 +83,13 @@ def test_the_report_sets_each_print_beside_the_runs_count():
     rows = _rows(printed_sizes(paper, active, costs))
     assert rows["`e`"] == ["a, b", "1.36M parameters (Sec. 1)", "1,360,954, 1,361,284", "matches the print"]
     assert rows["`f`"][2:] == [
-        "1,000,000", "indicative: profile `quick` runs another network (jae-mlp {'hidden': [8]}), outside the print"]
+        "1,000,000", "indicative: profile `quick` (its network: jae-mlp {'hidden': [8]}), outside the print"]
     assert rows["`g`"][2:] == ["", "not run"]
     active["f"].profile = "paper"
     assert _rows(printed_sizes(paper, active, costs))["`f`"][3] == "**differs**"
     active["e"].profile, active["e"].backbone, active["e"].backbone_options = "small", "mlp", {}
     assert _rows(printed_sizes(paper, active, costs))["`e`"][3] == \
-        "indicative: profile `small` runs another network (mlp), within the print"
+        "indicative: profile `small` (its network: mlp), within the print"
     assert printed_sizes(Paper("q", "Q", "", []), active, costs) == []
 
 
